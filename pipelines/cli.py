@@ -1,0 +1,27 @@
+"""`hcp`: one command line over `pipelines/`. Each command group lives in `pipelines/commands/`."""
+
+from __future__ import annotations
+
+import typer
+
+from pipelines.commands import demo, report, sandbox, serve, sync, transform, verify
+from pipelines.commands.leads import leads_app
+
+app = typer.Typer(
+    name="hcp",
+    help="Housecall Pro <-> warehouse: sync HCP into DuckDB, push leads into HCP, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals could hold an API key
+)
+app.command("demo")(demo.demo_command)
+app.command("sandbox")(sandbox.sandbox_command)
+app.command("verify")(verify.verify_command)
+app.command("sync")(sync.sync_command)
+app.add_typer(leads_app, name="leads")
+app.command("transform")(transform.transform_command)
+app.add_typer(report.report_app, name="report")
+app.command("serve")(serve.serve_command)
+
+if __name__ == "__main__":
+    app()

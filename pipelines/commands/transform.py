@@ -1,0 +1,10 @@
+"""`hcp transform` (arrives with issue 10)."""
+
+from __future__ import annotations
+
+from pipelines.commands._pending import not_yet
+
+
+def transform_command() -> None:
+    """Not available yet (issue 10)."""
+    not_yet("transform", 10)

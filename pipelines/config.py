@@ -1,0 +1,139 @@
+"""Configuration the dlt way: `.dlt/config.toml`, `.dlt/secrets.toml` or environment variables.
+
+One key set as `SOURCES__HOUSECALLPRO__API_KEY` (+ optional `..._BASE_URL`) is the account named
+`default`. Several accounts (an agency, a franchise) are tables under
+`[sources.housecallpro.accounts.<name>]` with their own `api_key` (secrets) and optional
+`base_url`; environment variables `SOURCES__HOUSECALLPRO__ACCOUNTS__<NAME>__API_KEY` work too.
+
+This module never logs or prints a key: `Account.__repr__` hides it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+DEFAULT_BASE_URL = "https://api.housecallpro.com"
+DEFAULT_RATE_LIMIT = 10.0  # requests per second, shared by all threads of one client
+DEFAULT_CONCURRENCY = 4  # requests in flight
+DEFAULT_DB_PATH = "hcp.duckdb"
+SECTION = "sources.housecallpro"
+_ACCOUNT_ENV = re.compile(r"^SOURCES__HOUSECALLPRO__ACCOUNTS__([A-Z0-9_]+?)__API_KEY$")
+
+
+class ConfigError(Exception):
+    """Configuration is missing or wrong; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """One HCP account: a name, a key, a base URL and the client's pace."""
+
+    name: str
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    def __repr__(self) -> str:
+        return f"Account(name={self.name!r}, base_url={self.base_url!r}, api_key=***)"
+
+
+def _get(key: str, default: Any = None) -> Any:
+    """Look a key up in dlt's providers (env, secrets.toml, config.toml), secrets first."""
+    for accessor in (dlt.secrets, dlt.config):
+        try:
+            value = accessor.get(key)
+        except Exception:  # noqa: BLE001 - dlt raises several types for "not found"
+            value = None
+        if value is not None:
+            return value
+    return default
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    try:
+        return {k: value[k] for k in value}
+    except TypeError:
+        return {}
+
+
+def rate_limit() -> float:
+    return float(_get(f"{SECTION}.rate_limit", DEFAULT_RATE_LIMIT))
+
+
+def concurrency() -> int:
+    return int(_get(f"{SECTION}.concurrency", DEFAULT_CONCURRENCY))
+
+
+def db_path(override: str | Path | None = None) -> Path:
+    """The DuckDB file: flag, then `DESTINATION__DUCKDB__CREDENTIALS`, then `hcp.duckdb`."""
+    if override:
+        return Path(override).expanduser().resolve()
+    value = _get("destination.duckdb.credentials", DEFAULT_DB_PATH)
+    if not isinstance(value, str):
+        value = DEFAULT_DB_PATH
+    value = value.removeprefix("duckdb:///")
+    return Path(value).expanduser().resolve()
+
+
+def account_names() -> list[str]:
+    """Every configured account name, `default` first when the single-key form is set."""
+    names: list[str] = []
+    if _get(f"{SECTION}.api_key"):
+        names.append("default")
+    tables = _as_dict(_get(f"{SECTION}.accounts"))
+    names += [n for n in tables if n not in names]
+    for env_key in os.environ:
+        match = _ACCOUNT_ENV.match(env_key)
+        if match and match.group(1).lower() not in names:
+            names.append(match.group(1).lower())
+    return names
+
+
+def load_account(name: str = "default", base_url: str | None = None) -> Account:
+    """Build one account from config; raise `ConfigError` naming the setting when the key is missing."""
+    if name == "default" and _get(f"{SECTION}.api_key"):
+        prefix = SECTION
+    else:
+        prefix = f"{SECTION}.accounts.{name}"
+    key = _get(f"{prefix}.api_key")
+    if not key:
+        if name == "default":
+            raise ConfigError(
+                "No HCP API key configured. Set SOURCES__HOUSECALLPRO__API_KEY or put "
+                "api_key under [sources.housecallpro] in .dlt/secrets.toml "
+                "(HCP: App Store -> API Key Management -> Generate API Key)."
+            )
+        raise ConfigError(
+            f"No API key for account {name!r}. Set SOURCES__HOUSECALLPRO__ACCOUNTS__"
+            f"{name.upper()}__API_KEY or api_key under [sources.housecallpro.accounts.{name}] "
+            "in .dlt/secrets.toml."
+        )
+    url = base_url or _get(f"{prefix}.base_url") or _get(f"{SECTION}.base_url") or DEFAULT_BASE_URL
+    account_rate = _get(f"{prefix}.rate_limit")
+    account_conc = _get(f"{prefix}.concurrency")
+    return Account(
+        name=name,
+        api_key=str(key),
+        base_url=str(url).rstrip("/"),
+        rate_limit=float(account_rate) if account_rate is not None else rate_limit(),
+        concurrency=int(account_conc) if account_conc is not None else concurrency(),
+    )
+
+
+def load_accounts(only: str | None = None) -> list[Account]:
+    """All configured accounts, or the one named; `ConfigError` when none is configured."""
+    if only:
+        return [load_account(only)]
+    names = account_names()
+    if not names:
+        return [load_account("default")]  # raises the helpful "no key" error
+    return [load_account(n) for n in names]
