@@ -67,7 +67,9 @@ def duckdb_lock(
                 break
             except BlockingIOError:
                 if not told and on_wait is not None:
-                    on_wait(f"{db.name} is in use by another hcp process; waiting up to {timeout_s:.0f}s")
+                    on_wait(
+                        f"{db.name} is in use by another hcp process; waiting up to {timeout_s:.0f}s"
+                    )
                     told = True
                 if time.monotonic() >= deadline:
                     raise LockTimeout(

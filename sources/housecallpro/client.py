@@ -1,0 +1,504 @@
+"""The one HTTP client for Housecall Pro's public API (docs: https://docs.housecallpro.com/).
+
+Every read and write of hcp-sync goes through `HCPClient`: auth, query encoding, paging over both
+of HCP's envelopes, retries with backoff and jitter, 429 handling, a shared rate limiter, bounded
+concurrency, typed errors and counters. Get a key in HCP: App Store -> API Key Management ->
+Generate API Key (MAX plan).
+
+Must never: put the API key in a message, log line, repr or exception; retry a write whose
+outcome is unknown (the push step reconciles those); fetch a page past the last one.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from sources.housecallpro.errors import (
+    AuthError,
+    DuplicateCustomer,
+    HCPError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TransportError,
+    ValidationError,
+    message_from_body,
+)
+from sources.housecallpro.ratelimit import TokenBucket
+
+DEFAULT_BASE_URL = "https://api.housecallpro.com"
+MAX_PAGE_SIZE = 200  # HCP_API.md §2: larger values are clamped
+USER_AGENT = "hcp-sync/0.1 (+https://github.com/hcp-sync/hcp-sync)"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_META_KEYS = frozenset(
+    {
+        "page",
+        "page_size",
+        "total_pages",
+        "total_items",
+        "total_pages_count",
+        "total_count",
+        "object",
+        "url",
+    }
+)
+
+log = logging.getLogger("hcp.client")
+
+ResponseHook = Callable[[str, str, int | None, str, float], None]
+
+
+@dataclass
+class ClientStats:
+    """Counters for summaries and benchmarks; safe to update from many threads."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+    bytes_received: int = 0
+    pages: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "rate_limited": self.rate_limited,
+                "server_errors": self.server_errors,
+                "transport_errors": self.transport_errors,
+                "bytes_received": self.bytes_received,
+                "pages": self.pages,
+            }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list endpoint, whatever envelope HCP used for it."""
+
+    number: int
+    total_pages: int
+    total_items: int | None
+    items: list[dict[str, Any]]
+
+
+def encode_query(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> str:
+    """HCP's query encoding: lists become repeated `name[]=v` with the brackets unencoded.
+
+    A bare scalar for an array parameter is a 422 at HCP (HCP_API.md §2), so lists are always
+    sent with brackets; `None` values are left out.
+    """
+    if not params:
+        return ""
+    items = params.items() if isinstance(params, Mapping) else params
+    parts: list[str] = []
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, list | tuple | set):
+            name = key if key.endswith("[]") else f"{key}[]"
+            parts += [f"{quote(name, safe='[]')}={quote(_scalar(v), safe='')}" for v in value]
+        else:
+            parts.append(f"{quote(key, safe='[]')}={quote(_scalar(value), safe='')}")
+    return "&".join(parts)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_page(body: Any, envelope_key: str | None, requested_page: int) -> Page:
+    """Read either envelope: standard (`total_pages`, `<key>`) or price book (`total_pages_count`, `data`).
+
+    Endpoints without paging (`{object: "list", data, url}`, plain lists) are one page.
+    """
+    if isinstance(body, list):
+        return Page(requested_page, 1, len(body), body)
+    if not isinstance(body, dict):
+        raise HCPError(f"unexpected response body of type {type(body).__name__}")
+    key = envelope_key
+    if key is None or key not in body:
+        if "data" in body and isinstance(body["data"], list):
+            key = "data"
+        else:
+            lists = [k for k, v in body.items() if isinstance(v, list) and k not in _META_KEYS]
+            if envelope_key is not None and not lists:
+                raise HCPError(f"response has no {envelope_key!r} list (keys: {sorted(body)})")
+            key = lists[0] if lists else None
+    items = body.get(key, []) if key else []
+    total_pages = body.get("total_pages", body.get("total_pages_count"))
+    total_items = body.get("total_items", body.get("total_count"))
+    number = int(body.get("page") or requested_page)
+    if total_pages is None:
+        total_pages = number  # unpaged endpoint: this is the only page
+    return Page(
+        number, int(total_pages), None if total_items is None else int(total_items), items or []
+    )
+
+
+class HCPClient:
+    """Synchronous HCP client over one keep-alive `httpx.Client`, safe to share between threads."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float = 30.0,
+        rate_limit: float = 10.0,
+        concurrency: int = 4,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        retry_after_cap: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+        auth_scheme: str = "Token",
+        on_response: ResponseHook | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("an HCP API key is required")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = max(1, int(concurrency))
+        self.max_retries = max(0, int(max_retries))
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.retry_after_cap = retry_after_cap
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._rng = rng
+        self.on_response = on_response
+        self.stats = ClientStats()
+        self.limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep)
+        self._inflight = threading.BoundedSemaphore(self.concurrency)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"{auth_scheme} {api_key}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(
+                max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency * 2
+            ),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_account(cls, account: Any, **kwargs: Any) -> HCPClient:
+        """Build from a `pipelines.config.Account` (key, base URL, rate limit, concurrency)."""
+        kwargs.setdefault("rate_limit", account.rate_limit)
+        kwargs.setdefault("concurrency", account.concurrency)
+        return cls(account.api_key, account.base_url, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"HCPClient(base_url={self.base_url!r}, api_key=***)"
+
+    def __enter__(self) -> HCPClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    def post(self, path: str, json: Any, *, retry_on_status: bool = True) -> Any:
+        """POST; 429/5xx are retried (HCP created nothing), an unknown outcome raises at once."""
+        return _json_or_none(self.request("POST", path, json=json, retry_on_status=retry_on_status))
+
+    def put(self, path: str, json: Any) -> Any:
+        return _json_or_none(self.request("PUT", path, json=json))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        retry_on_status: bool = True,
+    ) -> httpx.Response:
+        """Send one logical request, retrying what is safe to retry; raise a typed `HCPError`."""
+        method = method.upper()
+        query = encode_query(params)
+        url = f"{path}?{query}" if query else path
+        attempt = 0
+        while True:
+            self.limiter.acquire()
+            started = self._clock()
+            try:
+                with self._inflight:
+                    self.stats.add(requests=1)
+                    response = self._http.request(method, url, json=json)
+            except httpx.TransportError as exc:
+                elapsed = self._clock() - started
+                self.stats.add(transport_errors=1)
+                sent = not isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
+                reason = _describe_transport_error(exc)
+                self._notify(method, path, None, reason, elapsed)
+                if sent and method not in IDEMPOTENT_METHODS:
+                    raise TransportError(
+                        f"{reason}; HCP may or may not have processed it",
+                        outcome_unknown=True,
+                        method=method,
+                        path=path,
+                    ) from None
+                if attempt < self.max_retries:
+                    attempt = self._pause(attempt, method, path, reason)
+                    continue
+                raise TransportError(
+                    f"{reason} (gave up after {attempt + 1} attempts)",
+                    outcome_unknown=False,
+                    method=method,
+                    path=path,
+                ) from None
+            elapsed = self._clock() - started
+            self.stats.add(bytes_received=len(response.content))
+            status = response.status_code
+            if status < 400:
+                self._notify(method, path, status, "", elapsed)
+                return response
+            body = _safe_json(response)
+            message, field_name = message_from_body(body)
+            message = self._redact(message or response.reason_phrase or f"HTTP {status}")
+            self._notify(method, path, status, message, elapsed)
+            if status == 429:
+                self.stats.add(rate_limited=1)
+                wait = self._retry_after(response)
+                if attempt < self.max_retries:
+                    attempt = self._pause(
+                        attempt, method, path, "429 Too Many Requests", at_least=wait
+                    )
+                    continue
+                raise RateLimited(message, retry_after=wait, status=429, method=method, path=path)
+            if status >= 500:
+                self.stats.add(server_errors=1)
+                if retry_on_status and attempt < self.max_retries:
+                    attempt = self._pause(attempt, method, path, f"HTTP {status}")
+                    continue
+                raise ServerError(message, status=status, method=method, path=path)
+            raise _client_error(status, message, field_name, method, path)
+
+    # ------------------------------------------------------------------ paging
+
+    def get_page(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        page: int = 1,
+        page_size: int = MAX_PAGE_SIZE,
+        envelope_key: str | None = None,
+        page_size_param: str = "page_size",
+    ) -> Page:
+        query = dict(params or {})
+        query.update({"page": page, page_size_param: page_size})
+        parsed = parse_page(self.get(path, query), envelope_key, page)
+        self.stats.add(pages=1)
+        return parsed
+
+    def iter_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        envelope_key: str | None = None,
+        page_size_param: str = "page_size",
+        concurrent: bool = False,
+    ) -> Iterator[Page]:
+        """Pages in order, never one past the last.
+
+        Sequential by default, so a consumer that stops early (an incremental read reaching its
+        cursor) costs no extra request. With `concurrent=True` the first page tells how many
+        there are and the rest are fetched by up to `concurrency` threads, still yielded in order
+        with a bounded window so memory stays flat.
+        """
+        kwargs = {
+            "page_size": page_size,
+            "envelope_key": envelope_key,
+            "page_size_param": page_size_param,
+        }
+        first = self.get_page(path, params, page=1, **kwargs)
+        yield first
+        if first.total_pages <= 1 or not first.items:
+            return
+        remaining = range(2, first.total_pages + 1)
+        if not concurrent or self.concurrency == 1:
+            for number in remaining:
+                page = self.get_page(path, params, page=number, **kwargs)
+                yield page
+                if not page.items:
+                    return
+            return
+        yield from self._fetch_concurrently(path, params, remaining, kwargs)
+
+    def _fetch_concurrently(
+        self, path: str, params: Mapping[str, Any] | None, numbers: range, kwargs: dict[str, Any]
+    ) -> Iterator[Page]:
+        window = self.concurrency * 2
+        pending: deque[Future[Page]] = deque()
+        todo = iter(numbers)
+        with ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="hcp-page"
+        ) as pool:
+            try:
+                for number in todo:
+                    pending.append(pool.submit(self.get_page, path, params, page=number, **kwargs))
+                    if len(pending) >= window:
+                        break
+                while pending:
+                    page = pending.popleft().result()
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(self.get_page, path, params, page=nxt, **kwargs))
+                    yield page
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def iter_items(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        envelope_key: str | None = None,
+        page_size_param: str = "page_size",
+        concurrent: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        for page in self.iter_pages(
+            path,
+            params,
+            page_size=page_size,
+            envelope_key=envelope_key,
+            page_size_param=page_size_param,
+            concurrent=concurrent,
+        ):
+            yield from page.items
+
+    # ------------------------------------------------------------------ internals
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Exponential backoff with equal jitter: half fixed, half random, capped."""
+        ceiling = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        return ceiling / 2 + self._rng() * ceiling / 2
+
+    def _pause(
+        self, attempt: int, method: str, path: str, reason: str, at_least: float = 0.0
+    ) -> int:
+        delay = max(at_least, self.backoff_delay(attempt))
+        self.stats.add(retries=1)
+        log.info("%s %s: %s; retry %d in %.1fs", method, path, reason, attempt + 1, delay)
+        self._sleep(delay)
+        return attempt + 1
+
+    def _retry_after(self, response: httpx.Response) -> float:
+        """Seconds to wait from `Retry-After` (seconds or HTTP-date) or `RateLimit-Reset`, capped."""
+        wait: float | None = None
+        header = response.headers.get("Retry-After")
+        if header:
+            header = header.strip()
+            try:
+                wait = float(header)
+            except ValueError:
+                try:
+                    when = email.utils.parsedate_to_datetime(header)
+                    wait = when.timestamp() - self._wall_clock()
+                except (TypeError, ValueError, IndexError):
+                    wait = None
+        if wait is None:
+            reset = response.headers.get("RateLimit-Reset") or response.headers.get(
+                "X-RateLimit-Reset"
+            )
+            if reset:
+                try:
+                    value = float(reset)
+                    # An epoch timestamp (HCP_API.md §2) or, per the IETF draft, seconds from now.
+                    wait = value - self._wall_clock() if value > 1_000_000_000 else value
+                except ValueError:
+                    wait = None
+        if wait is None:
+            return 0.0
+        return max(0.0, min(wait, self.retry_after_cap))
+
+    def _notify(
+        self, method: str, path: str, status: int | None, message: str, elapsed: float
+    ) -> None:
+        if self.on_response is not None:
+            self.on_response(method, path, status, message, elapsed)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key in text else text
+
+
+def _client_error(
+    status: int, message: str, field_name: str | None, method: str, path: str
+) -> HCPError:
+    kw = {"status": status, "method": method, "path": path}
+    if status == 401:
+        return AuthError(message or "Invalid API token", **kw)
+    if status == 403:
+        return PermissionDenied(message or "Permission denied", **kw)
+    if status == 404:
+        return NotFound(message, **kw)
+    if status in (400, 409, 422):
+        if "duplicate" in message.lower():
+            return DuplicateCustomer(message, field=field_name or "email", **kw)
+        return ValidationError(message, field=field_name, **kw)
+    return HCPError(message, **kw)
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or unreachable"
+    return f"connection dropped ({type(exc).__name__})"
+
+
+def _safe_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    return _safe_json(response) if response.content else None
