@@ -1,0 +1,68 @@
+MODEL (
+  name analytics.invoices,
+  kind FULL,
+  grain (account, invoice_id),
+  owner analytics,
+  description 'HCP invoices in dollars, with their discounts and the payments actually collected (refunds netted) rolled up from the invoices__discounts and invoices__payments child tables.',
+  column_descriptions (
+    account = 'HCP account name (default with one key)',
+    invoice_id = 'HCP invoice id',
+    job_id = 'the job the invoice bills',
+    invoice_number = 'invoice number (the job''s number in HCP)',
+    status = 'open, pending_payment, paid, voided, uncollectible or canceled',
+    is_void = 'true for voided and canceled invoices (their discounts do not count)',
+    subtotal = 'line items before discounts and tax, dollars',
+    discount_amount = 'sum of discounts[], dollars',
+    amount = 'invoice total (after discounts, with tax), dollars',
+    due_amount = 'still due, dollars',
+    amount_paid = 'payments with status succeeded or paid, refunds subtracted, dollars',
+    invoice_date = 'invoice date (UTC)',
+    paid_at = 'when it was paid in full (UTC)'
+  ),
+  audits (
+    unique_combination_of_columns(columns := (account, invoice_id)),
+    not_null(columns := (account, invoice_id, status, discount_amount, amount_paid))
+  )
+);
+
+WITH inv AS (
+  SELECT *
+  FROM @source(
+    hcp.invoices,
+    account VARCHAR, _dlt_id VARCHAR, id VARCHAR, job_id VARCHAR, invoice_number VARCHAR,
+    status VARCHAR, subtotal BIGINT, amount BIGINT, due_amount BIGINT,
+    invoice_date TIMESTAMPTZ, paid_at TIMESTAMPTZ
+  )
+),
+discounts AS (
+  SELECT _dlt_parent_id, sum(amount) AS cents
+  FROM @source(hcp.invoices__discounts, _dlt_parent_id VARCHAR, amount BIGINT)
+  GROUP BY 1
+),
+payments AS (
+  -- HCP records a refund as a payment of category "refund" (the sandbox: a positive amount);
+  -- other feeds send it negative. -abs() nets both the same way.
+  SELECT
+    _dlt_parent_id,
+    sum(CASE WHEN lower(category) = 'refund' THEN -abs(amount) ELSE amount END) AS cents
+  FROM @source(hcp.invoices__payments, _dlt_parent_id VARCHAR, status VARCHAR, amount BIGINT, category VARCHAR)
+  WHERE lower(status) IN ('succeeded', 'paid')
+  GROUP BY 1
+)
+SELECT
+  i.account,
+  i.id AS invoice_id,
+  i.job_id,
+  i.invoice_number,
+  i.status,
+  coalesce(lower(i.status) IN ('voided', 'canceled'), false) AS is_void,
+  dollars(i.subtotal) AS subtotal,
+  dollars(coalesce(d.cents, 0)) AS discount_amount,
+  dollars(i.amount) AS amount,
+  dollars(i.due_amount) AS due_amount,
+  dollars(coalesce(p.cents, 0)) AS amount_paid,
+  i.invoice_date,
+  i.paid_at
+FROM inv AS i
+LEFT JOIN discounts AS d ON d._dlt_parent_id = i._dlt_id
+LEFT JOIN payments AS p ON p._dlt_parent_id = i._dlt_id
