@@ -1,0 +1,38 @@
+"""Builds the sandbox ASGI app: HCP routes + admin routes behind the gate."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sandbox.admin import admin_routes
+from sandbox.gate import HcpGate
+from sandbox.hcp_routes import hcp_routes
+from sandbox.seed import Dataset
+from sandbox.settings import SandboxSettings
+from sandbox.state import SandboxState
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # ASSUMED (HCP_API.md §2 Errors): unknown paths answer HCP's usual error shape
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = (
+        "Not found"
+        if status == 404
+        else (exc.detail if isinstance(exc, HTTPException) else "Internal server error")
+    )
+    return JSONResponse({"error": {"message": message}}, status_code=status)
+
+
+def create_app(
+    settings: SandboxSettings | None = None, dataset: Dataset | None = None
+) -> tuple[HcpGate, SandboxState]:
+    """(ASGI app, its state). `dataset` lets callers reuse an already built seed."""
+    state = SandboxState(settings or SandboxSettings(), dataset)
+    starlette = Starlette(
+        routes=[*admin_routes(state), *hcp_routes(state)],
+        exception_handlers={HTTPException: _http_error},
+    )
+    return HcpGate(starlette, state), state

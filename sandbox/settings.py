@@ -1,0 +1,95 @@
+"""Every knob of the local HCP sandbox, in one dataclass with safe defaults.
+
+The same object drives `hcp sandbox`, `python -m sandbox`, `run_sandbox()` in tests and the
+admin API (`PATCH /_sandbox/settings` swaps in a modified copy at runtime).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "slow", "drop", "lost")
+"""`lost` only ever hits `POST /customers` (created, then the connection drops)."""
+
+DEFAULT_FAULTS: tuple[str, ...] = ("500", "502", "503", "drop", "lost")
+"""`slow` is opt-in: each hit holds a request for `slow_seconds` (35 s by default)."""
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Configuration of one sandbox instance. Frozen: change it with `dataclasses.replace`."""
+
+    # data
+    seed: int = 42
+    scale: float = 1.0
+    anchor: str = "2026-09-01T00:00:00Z"
+    """Fixed 'now' of the seeded data (never the wall clock), so a seed gives identical data."""
+    time_zone: str = "America/Chicago"
+    company_name: str = "Lone Star Plumbing & Air"
+
+    # keys (HCP_API.md §2 Auth, §10 Errors)
+    api_key: str = "sandbox-key"
+    readonly_key: str = "sandbox-readonly-key"
+    noaccess_key: str = "sandbox-noaccess-key"
+    company_only_key: str = "sandbox-company-key"
+    """A full-access *company* key: 403 on the application-key-only objects (HCP_API.md §2)."""
+    app_key_objects: bool = True
+    """True: `api_key` also reads /routes, /service_zones, /api/price_book/services (as an
+    application key would). False: `api_key` behaves like a company key there (403)."""
+
+    # write rules (HCP_API.md §10)
+    reject_duplicate_email: bool = True
+    strict_lead_sources: bool = False
+
+    # traffic shaping
+    rate_limit: float = 0.0
+    """Requests per second per key; 0 disables the limit."""
+    rate_limit_window_s: float = 1.0
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    """Share of API requests that get a fault (0.1 = 10%)."""
+    faults: tuple[str, ...] = DEFAULT_FAULTS
+    fault_seed: int | None = None
+    """Seed of the fault dice; None derives it from `seed`."""
+    slow_seconds: float = 35.0
+
+    clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
+    """Wall clock used by the rate limiter (injectable in tests)."""
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.faults if k not in FAULT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}; choose from {list(FAULT_KINDS)}")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError("fault_rate is a share between 0 and 1 (0.1 = 10%)")
+        if self.scale <= 0:
+            raise ValueError("scale must be positive")
+
+    @property
+    def effective_fault_seed(self) -> int:
+        return self.seed if self.fault_seed is None else self.fault_seed
+
+    def with_changes(self, changes: dict[str, Any]) -> SandboxSettings:
+        """A copy with `changes` applied; rejects unknown names so typos are loud."""
+        names = {f.name for f in fields(self)} - {"clock"}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}")
+        if "faults" in changes:
+            changes = {**changes, "faults": parse_faults(changes["faults"])}
+        return replace(self, **changes)
+
+    def public(self) -> dict[str, Any]:
+        """JSON-safe view (for the admin API)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "clock"}
+        out["faults"] = list(self.faults)
+        return out
+
+
+def parse_faults(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Accept `"500,drop"` or a list; blank entries are dropped."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(i).strip() for i in items if str(i).strip())
