@@ -1,10 +1,50 @@
-"""`hcp transform` (arrives with issue 10)."""
+"""`hcp transform`: rebuild the `analytics` models from the synced raw data."""
 
 from __future__ import annotations
 
-from pipelines.commands._pending import not_yet
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from pipelines.config import db_path as configured_db_path
+from pipelines.dblock import LockTimeout
+from pipelines.transform import AuditError, TransformError, run_transforms
+from transforms.project import ProjectError
 
 
-def transform_command() -> None:
-    """Not available yet (issue 10)."""
-    not_yet("transform", 10)
+def transform_command(
+    db: Path | None = typer.Option(
+        None, "--db", help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp.duckdb)."
+    ),
+) -> None:
+    """Apply transforms/ into schema `analytics` (dependency order, audited, all-or-nothing)."""
+    console = Console()
+    path = configured_db_path(db)
+    try:
+        result = run_transforms(
+            path,
+            on_model=lambda m: console.print(
+                f"  [green]built[/] {m.name} [dim]({m.rows:,} rows, {m.seconds:.2f}s)[/]"
+            ),
+            on_wait=lambda msg: console.print(f"[yellow]{escape(msg)}[/]"),
+        )
+    except AuditError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from None
+    except (TransformError, ProjectError, LockTimeout) as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from None
+    warnings = [a for a in result.failed_audits if not a.audit.blocking]
+    passed = sum(a.passed for a in result.audits)
+    console.print(
+        f"[green]{len(result.models)} models built in schema analytics of {escape(str(path))}; "
+        f"{passed}/{len(result.audits)} audits passed[/]"
+    )
+    for a in warnings:
+        console.print(
+            f"[yellow]warning[/] {escape(a.audit.name)}: {a.bad_rows} row(s), e.g. {escape(str(a.sample[:2]))}"
+        )
+    for note in result.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
