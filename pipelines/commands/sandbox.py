@@ -1,10 +1,81 @@
-"""`hcp sandbox` (arrives with issue 4)."""
+"""`hcp sandbox`: serve the local Housecall Pro imitation (docs/sandbox.md)."""
 
 from __future__ import annotations
 
-from pipelines.commands._pending import not_yet
+import typer
+from rich.console import Console
+
+from sandbox.banner import banner
+from sandbox.server import SandboxHandle, serve
+from sandbox.settings import DEFAULT_FAULTS, SandboxSettings, parse_faults
 
 
-def sandbox_command() -> None:
-    """Not available yet (issue 4)."""
-    not_yet("sandbox", 4)
+def sandbox_command(
+    port: int = typer.Option(8765, "--port", help="Port to listen on (0 = any free port)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface; keep loopback, the admin API is open."
+    ),
+    seed: int = typer.Option(
+        42, "--seed", help="Seed of the generated data (same seed, same data)."
+    ),
+    scale: float = typer.Option(
+        1.0, "--scale", help="1 = a small shop; 10 = ten times the big objects."
+    ),
+    fault_rate: float = typer.Option(
+        0.0, "--fault-rate", help="Share of API requests that fail (0.1 = 10%)."
+    ),
+    faults: str = typer.Option(
+        ",".join(DEFAULT_FAULTS), "--faults", help="Fault kinds: 500,502,503,slow,drop,lost."
+    ),
+    fault_seed: int | None = typer.Option(
+        None, "--fault-seed", help="Seed of the fault dice (default: --seed)."
+    ),
+    slow_seconds: float = typer.Option(
+        35.0, "--slow-seconds", help="How long a `slow` fault holds a request."
+    ),
+    rate_limit: float = typer.Option(
+        0.0, "--rate-limit", help="Requests per second per key (0 = unlimited)."
+    ),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", help="Added to every API response."),
+    api_key: str = typer.Option("sandbox-key", "--api-key", help="The full-access key."),
+    allow_duplicate_emails: bool = typer.Option(
+        False,
+        "--allow-duplicate-emails",
+        help="Accept a second customer with the same email (default: 422 Duplicate customer).",
+    ),
+    strict_lead_sources: bool = typer.Option(
+        False,
+        "--strict-lead-sources",
+        help="Unknown lead source -> 422 'Lead source not found' (default: auto-add).",
+    ),
+    company_key_only: bool = typer.Option(
+        False,
+        "--company-key-only",
+        help="The main key gets 403 on /routes, /service_zones and price-book services.",
+    ),
+) -> None:
+    """Serve a local Housecall Pro API with seeded data, faults and rate limits."""
+    try:
+        settings = SandboxSettings(
+            seed=seed,
+            scale=scale,
+            fault_rate=fault_rate,
+            faults=parse_faults(faults),
+            fault_seed=fault_seed,
+            slow_seconds=slow_seconds,
+            rate_limit=rate_limit,
+            latency_ms=latency_ms,
+            api_key=api_key,
+            reject_duplicate_email=not allow_duplicate_emails,
+            strict_lead_sources=strict_lead_sources,
+            app_key_objects=not company_key_only,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console = Console(highlight=False)
+
+    def ready(handle: SandboxHandle) -> None:
+        console.print("\n".join(banner(handle.base_url, handle.settings)), markup=False)
+        console.print("Ctrl-C stops it.", style="dim")
+
+    serve(settings, host=host, port=port, on_ready=ready)
