@@ -1,0 +1,292 @@
+"""Read strategies of the HCP source, on top of the one client (`client.py`).
+
+Each function turns one row of `settings.OBJECTS` into pages of records. None of them pages by
+hand: `HCPClient.iter_pages` owns paging; this module only decides which listings to make, when
+to stop, and what to count. Must never: swallow an error silently (the tracker records it and
+the sync reports it), or fetch a page an incremental read does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sources.housecallpro.client import HCPClient
+from sources.housecallpro.settings import HCPObject
+
+log = logging.getLogger("hcp.source")
+
+Record = dict[str, Any]
+ProgressCallback = Callable[[str, "ObjectReport"], None]
+
+
+@dataclass
+class ObjectReport:
+    """What one object's read did in this run (requests are counted by `RequestCounter`)."""
+
+    table: str
+    pages: int = 0
+    rows: int = 0
+    status: str = "pending"  # pending | running | ok | skipped | failed
+    error: str | None = None
+    mode: str = ""  # incremental | full | tree | per_parent | single
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+
+@dataclass
+class ReadTracker:
+    """Thread-safe per-object counters shared by the resources of one source instance."""
+
+    on_progress: ProgressCallback | None = None
+    reports: dict[str, ObjectReport] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def report(self, table: str) -> ObjectReport:
+        with self._lock:
+            if table not in self.reports:
+                self.reports[table] = ObjectReport(table)
+            return self.reports[table]
+
+    def start(self, table: str, mode: str) -> None:
+        rep = self.report(table)
+        with self._lock:
+            rep.status, rep.mode, rep.started = "running", mode, time.monotonic()
+        self._notify(table)
+
+    def page(self, table: str, rows: int) -> None:
+        rep = self.report(table)
+        with self._lock:
+            rep.pages += 1
+            rep.rows += rows
+        self._notify(table)
+
+    def finish(self, table: str, status: str = "ok", error: str | None = None) -> None:
+        rep = self.report(table)
+        with self._lock:
+            rep.status, rep.error, rep.finished = status, error, time.monotonic()
+        self._notify(table)
+
+    def close_running(self) -> None:
+        """End the clock of reads without an end-of-read hook (transformers) once extract ends."""
+        now = time.monotonic()
+        with self._lock:
+            for rep in self.reports.values():
+                if rep.status == "running" and rep.finished is None:
+                    rep.finished = now
+
+    def _notify(self, table: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(table, self.reports[table])
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """HCP timestamps are RFC3339 (`2026-09-01T12:00:00Z`); compare instants, not strings."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_newest_first(
+    client: HCPClient,
+    obj: HCPObject,
+    stop_at: Any | None,
+    *,
+    concurrent: bool,
+    on_page: Callable[[int], None] | None = None,
+) -> Iterator[list[Record]]:
+    """Pages of `obj` sorted by its cursor, newest first, ending at `stop_at`.
+
+    HCP has no updated-since filter (HCP_API.md §5), so the read sorts descending and stops as
+    soon as a page's oldest row is older than `stop_at` (the saved cursor minus the lookback);
+    rows older than that were loaded by an earlier run and are dropped here. With a cursor the
+    pages are fetched one by one, so a run with no changes costs exactly one request; without one
+    (first run, full read) pages 2..N are fetched concurrently.
+    """
+    cursor = obj.cursor or "updated_at"
+    params = {**obj.params, "sort_by": cursor, "sort_direction": "desc"}
+    limit = parse_ts(stop_at)
+    pages = client.iter_pages(
+        obj.path,
+        params,
+        page_size=obj.page_size,
+        envelope_key=obj.envelope_key,
+        page_size_param=obj.page_size_param,
+        concurrent=concurrent and limit is None,
+    )
+    try:
+        for page in pages:
+            items = page.items
+            if on_page is not None:
+                on_page(len(items))
+            if limit is None:
+                if items:
+                    yield items
+                continue
+            fresh = [r for r in items if (parse_ts(r.get(cursor)) or limit) >= limit]
+            if fresh:
+                yield fresh
+            oldest = parse_ts(items[-1].get(cursor)) if items else None
+            if oldest is None or oldest < limit:
+                return
+    finally:
+        pages.close()  # stops the client's page generator: no request past this point
+
+
+def read_all(
+    client: HCPClient,
+    obj: HCPObject,
+    *,
+    on_page: Callable[[int], None] | None = None,
+) -> Iterator[list[Record]]:
+    """Every page of `obj`, pages 2..N fetched concurrently (objects without a usable cursor)."""
+    pages = client.iter_pages(
+        obj.path,
+        obj.params or None,
+        page_size=obj.page_size,
+        envelope_key=obj.envelope_key,
+        page_size_param=obj.page_size_param,
+        concurrent=True,
+    )
+    try:
+        for page in pages:
+            if on_page is not None:
+                on_page(len(page.items))
+            if page.items:
+                yield page.items
+    finally:
+        pages.close()
+
+
+def _listing(
+    client: HCPClient,
+    obj: HCPObject,
+    params: dict[str, Any],
+    on_page: Callable[[int], None] | None,
+) -> list[Record]:
+    """All items of one small listing (a category's children or materials), sequential pages."""
+    out: list[Record] = []
+    for page in client.iter_pages(
+        obj.path,
+        {**obj.params, **params},
+        page_size=obj.page_size,
+        envelope_key=obj.envelope_key,
+        page_size_param=obj.page_size_param,
+    ):
+        if on_page is not None:
+            on_page(len(page.items))
+        out += page.items
+    return out
+
+
+def walk_tree(
+    client: HCPClient,
+    obj: HCPObject,
+    *,
+    parent_param: str = "parent_uuid",
+    on_page: Callable[[int], None] | None = None,
+) -> Iterator[list[Record]]:
+    """Material categories, level by level.
+
+    A listing without `parent_uuid` returns only the root level (HCP_API.md §3), so each
+    category's children are one more listing; the listings of a level run concurrently, within
+    the client's concurrency. Costs one request per category plus one for the root level (a
+    leaf's empty listing is the only way to learn it is a leaf).
+    """
+    level = _listing(client, obj, {}, on_page)
+    seen: set[str] = set()
+    with ThreadPoolExecutor(client.concurrency, thread_name_prefix="hcp-tree") as pool:
+        while level:
+            level = [r for r in level if r.get(obj.primary_key) not in seen]
+            if not level:
+                return
+            seen.update(str(r[obj.primary_key]) for r in level)
+            yield level
+            keys = [r[obj.primary_key] for r in level]
+            children = pool.map(lambda k: _listing(client, obj, {parent_param: k}, on_page), keys)
+            level = [row for rows in children for row in rows]
+
+
+def read_per_parent(
+    client: HCPClient,
+    obj: HCPObject,
+    parent_keys: Iterable[str],
+    *,
+    parent_param: str,
+    on_page: Callable[[int], None] | None = None,
+) -> list[Record]:
+    """One listing per parent key (materials need `material_category_uuid`), concurrently."""
+    keys = list(parent_keys)
+    if not keys:
+        return []
+    with ThreadPoolExecutor(
+        min(client.concurrency, len(keys)), thread_name_prefix="hcp-children"
+    ) as pool:
+        listings = pool.map(lambda k: _listing(client, obj, {parent_param: k}, on_page), keys)
+        return [row for rows in listings for row in rows]
+
+
+@dataclass
+class RequestCount:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+
+
+class RequestCounter:
+    """Per-object HTTP attempts, fed by `HCPClient.on_response` (one call per attempt).
+
+    The client's own `stats` are per client; a sync shares one client (one rate limiter, one
+    concurrency bound) between objects, so the per-object split is made here from the path.
+    An attempt answered 429, 5xx or not at all is followed by a retry unless the read failed.
+    """
+
+    def __init__(self, paths: dict[str, str], chain: Callable[..., None] | None = None) -> None:
+        self._paths = paths
+        self._chain = chain
+        self._lock = threading.Lock()
+        self.counts: dict[str, RequestCount] = {}
+
+    def table_for(self, path: str) -> str:
+        return self._paths.get(path.split("?", 1)[0], path)
+
+    def __call__(
+        self, method: str, path: str, status: int | None, message: str, elapsed: float
+    ) -> None:
+        table = self.table_for(path)
+        with self._lock:
+            count = self.counts.setdefault(table, RequestCount())
+            count.requests += 1
+            if status == 429:
+                count.rate_limited += 1
+                count.retries += 1
+            elif status is None:
+                count.transport_errors += 1
+                count.retries += 1
+            elif status >= 500:
+                count.server_errors += 1
+                count.retries += 1
+        if self._chain is not None:
+            self._chain(method, path, status, message, elapsed)
+
+    def get(self, table: str) -> RequestCount:
+        with self._lock:
+            return self.counts.get(table, RequestCount())

@@ -1,0 +1,259 @@
+"""The HCP object table: one row per raw table of DESIGN.md "Tables" (names are a contract).
+
+Adding an object is one row here; the source builds its resources in a loop over `OBJECTS`.
+Facts come from HCP_API.md §2 (conventions), §3 (object table) and §5 (incremental reads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Strategy = Literal["incremental", "full", "tree", "per_parent", "single"]
+"""How a table is kept fresh:
+
+- `incremental`: newest first (`sort_by=updated_at&sort_direction=desc`), paging stops at the
+  saved cursor minus `LOOKBACK_S`; a run without changes costs one request.
+- `full`: no usable cursor (HCP has no updated-since filter and these records either have no
+  `updated_at` or are tiny); every run reads all pages (2..N concurrently) and merges by key.
+- `tree`: material categories; a listing without `parent_uuid` returns only the root level, so
+  the tree is walked level by level (one listing per category).
+- `per_parent`: materials; `material_category_uuid` is required, so one listing per category.
+- `single`: `/company`, one object.
+"""
+
+MAX_PAGE_SIZE = 200
+"""HCP's page-size cap (HCP_API.md §2)."""
+ROUTES_PAGE_SIZE = 100
+"""`/routes` pages with `per_page`, capped at 100 (HCP_API.md §2, AMP)."""
+LOOKBACK_S = 120
+"""Seconds re-read behind the saved cursor: rows written in the same second as the cursor and
+rows whose `updated_at` landed while the previous run was paging. Costs no extra request unless
+more than a page of records changed in that window."""
+ESTIMATES_FULL_READ_EVERY_S = 24 * 3600
+"""Estimate option approvals do not bump the estimate's `updated_at` (HCP_API.md §3, §5), so
+estimates are re-read in full when the last full read is older than this (0 disables)."""
+
+TIMESTAMP = {"data_type": "timestamp"}
+CENTS = {"data_type": "bigint"}
+TEXT = {"data_type": "text"}
+
+
+@dataclass(frozen=True)
+class HCPObject:
+    """One raw table: where it is read from and how it is kept fresh."""
+
+    table: str
+    path: str
+    envelope_key: str | None
+    primary_key: str = "id"
+    strategy: Strategy = "full"
+    page_size: int = MAX_PAGE_SIZE
+    page_size_param: str = "page_size"
+    parent: str | None = None
+    parent_param: str | None = None
+    """Query parameter naming the parent in a per-parent or tree listing."""
+    params: dict[str, Any] = field(default_factory=dict)
+    app_key_only: bool = False
+    """HCP serves it to application keys / OAuth only (HCP_API.md §2): a 401/403 for it is a
+    warning and the sync goes on."""
+    cursor: str | None = None
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """dlt column hints: timestamps typed even when the first batch is all null, money as bigint
+    cents, ids as text."""
+    nested: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Column hints for child tables, keyed by the nested path (e.g. `options`)."""
+    children: tuple[str, ...] = ()
+    """Child tables dlt creates from nested lists (documentation and tests; dlt derives them)."""
+
+
+def _ts(*names: str) -> dict[str, dict[str, Any]]:
+    return {n: {"name": n, **TIMESTAMP} for n in names}
+
+
+def _cents(*names: str) -> dict[str, dict[str, Any]]:
+    return {n: {"name": n, **CENTS} for n in names}
+
+
+def _text(*names: str) -> dict[str, dict[str, Any]]:
+    return {n: {"name": n, **TEXT} for n in names}
+
+
+OBJECTS: tuple[HCPObject, ...] = (
+    HCPObject(
+        "customers",
+        "/customers",
+        "customers",
+        strategy="incremental",
+        cursor="updated_at",
+        columns={**_text("id", "company_id"), **_ts("created_at", "updated_at")},
+        children=("customers__addresses", "customers__tags"),
+    ),
+    HCPObject(
+        "jobs",
+        "/jobs",
+        "jobs",
+        strategy="incremental",
+        cursor="updated_at",
+        parent="customers",
+        params={"expand": ["appointments"]},
+        columns={
+            **_text("id", "invoice_number", "original_estimate_id", "customer__id", "company_id"),
+            **_ts(
+                "created_at",
+                "updated_at",
+                "canceled_at",
+                "deleted_at",
+                "locked_at",
+                "schedule__scheduled_start",
+                "schedule__scheduled_end",
+                "work_timestamps__on_my_way_at",
+                "work_timestamps__started_at",
+                "work_timestamps__completed_at",
+            ),
+            **_cents("total_amount", "outstanding_balance", "subtotal"),
+        },
+        nested={"schedule__appointments": {"columns": _ts("start_time", "end_time")}},
+        children=(
+            "jobs__schedule__appointments",
+            "jobs__assigned_employees",
+            "jobs__notes",
+            "jobs__tags",
+        ),
+    ),
+    HCPObject(
+        "estimates",
+        "/estimates",
+        "estimates",
+        strategy="incremental",
+        cursor="updated_at",
+        parent="customers",
+        columns={
+            **_text("id", "estimate_number", "customer__id", "company_id"),
+            **_ts(
+                "created_at",
+                "updated_at",
+                "schedule__scheduled_start",
+                "schedule__scheduled_end",
+                "work_timestamps__on_my_way_at",
+                "work_timestamps__started_at",
+                "work_timestamps__completed_at",
+            ),
+        },
+        nested={
+            "options": {
+                "columns": {
+                    **_ts("created_at", "updated_at", "approval_status_updated_at"),
+                    **_cents("total_amount"),
+                    **_text("approval_status", "status"),
+                }
+            }
+        },
+        children=("estimates__options", "estimates__assigned_employees"),
+    ),
+    HCPObject(
+        "invoices",
+        "/invoices",
+        "invoices",
+        parent="jobs",
+        columns={
+            **_text("id", "job_id", "invoice_number", "customer__id"),
+            **_ts("invoice_date", "service_date", "sent_at", "paid_at", "due_at", "created_at"),
+            **_cents("amount", "subtotal", "due_amount", "tax_amount", "discount_amount"),
+        },
+        nested={
+            "payments": {"columns": {**_ts("paid_at"), **_cents("amount")}},
+            "items": {"columns": _cents("unit_price", "unit_cost", "amount")},
+        },
+        children=("invoices__payments",),
+    ),
+    HCPObject(
+        "leads",
+        "/leads",
+        "leads",
+        parent="customers",
+        columns={**_text("id", "customer__id"), **_ts("created_at", "updated_at")},
+        children=("leads__line_items",),
+    ),
+    HCPObject("lead_sources", "/lead_sources", "lead_sources", columns=_text("id")),
+    HCPObject(
+        "employees",
+        "/employees",
+        "employees",
+        columns={**_text("id", "mobile_number"), **_ts("created_at")},
+        children=("employees__tags",),
+    ),
+    HCPObject("tags", "/tags", "tags", columns=_text("id")),
+    HCPObject("job_types", "/job_fields/job_types", "job_types", columns=_text("id")),
+    HCPObject(
+        "events",
+        "/events",
+        "events",
+        strategy="incremental",
+        cursor="updated_at",
+        columns={
+            **_text("id"),
+            **_ts("created_at", "updated_at", "schedule__start_time", "schedule__end_time"),
+        },
+        children=("events__assigned_employees",),
+    ),
+    HCPObject(
+        "material_categories",
+        "/api/price_book/material_categories",
+        "data",
+        primary_key="uuid",
+        strategy="tree",
+        parent_param="parent_uuid",
+        columns={**_text("uuid", "parent_uuid"), **_ts("created_at", "updated_at")},
+    ),
+    HCPObject(
+        "materials",
+        "/api/price_book/materials",
+        "data",
+        primary_key="uuid",
+        strategy="per_parent",
+        parent="material_categories",
+        parent_param="material_category_uuid",
+        columns={
+            **_text("uuid", "material_category_uuid", "part_number"),
+            **_cents("cost", "price"),
+        },
+    ),
+    HCPObject(
+        "price_forms",
+        "/api/price_book/price_forms",
+        "data",
+        columns=_text("id"),
+    ),
+    HCPObject(
+        "services",
+        "/api/price_book/services",
+        "data",
+        primary_key="uuid",
+        app_key_only=True,
+        columns={**_text("uuid"), **_cents("price", "cost")},
+    ),
+    HCPObject(
+        "service_zones",
+        "/service_zones",
+        "service_zones",
+        app_key_only=True,
+        columns={**_text("id"), **_cents("trip_charge")},
+    ),
+    HCPObject(
+        "routes",
+        "/routes",
+        "routes",
+        page_size=ROUTES_PAGE_SIZE,
+        page_size_param="per_page",
+        app_key_only=True,
+        columns=_text("id", "date"),
+        children=("routes__job_appointments", "routes__employee_ids"),
+    ),
+    HCPObject("company", "/company", None, strategy="single", columns=_text("id")),
+)
+
+BY_TABLE: dict[str, HCPObject] = {o.table: o for o in OBJECTS}
+TABLES: tuple[str, ...] = tuple(o.table for o in OBJECTS)
+INCREMENTAL_TABLES: tuple[str, ...] = tuple(o.table for o in OBJECTS if o.strategy == "incremental")
+APP_KEY_ONLY_TABLES: tuple[str, ...] = tuple(o.table for o in OBJECTS if o.app_key_only)

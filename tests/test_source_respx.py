@@ -1,0 +1,436 @@
+"""The HCP source against a small in-memory HCP behind respx: the read strategies, one by one.
+
+`FakeHCP` answers list endpoints the way HCP does (both envelopes, sorting, paging, the price
+book's parent filters) and logs every request, so tests assert on requests made, not on code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import httpx
+import pytest
+import respx
+
+from pipelines.config import Account
+from pipelines.sync import sync_account
+from sources.housecallpro import housecallpro
+from sources.housecallpro.client import HCPClient
+from sources.housecallpro.helpers import ReadTracker
+from sources.housecallpro.settings import BY_TABLE, OBJECTS
+
+BASE = "https://hcp.test"
+KEY = "test-key"
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def ts(minutes: float) -> str:
+    return (T0 - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeHCP:
+    """Records per table, served with HCP's paging and sorting; `fail` injects errors."""
+
+    def __init__(self, data: dict[str, list[dict[str, Any]]]) -> None:
+        self.data = data
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.fail: Callable[[str, dict[str, Any]], httpx.Response | None] | None = None
+        self.company = {"id": "co_1", "name": "Fake Plumbing", "time_zone": "America/Chicago"}
+
+    def count(self, path: str) -> int:
+        return sum(1 for p, _ in self.requests if p == path)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        params: dict[str, Any] = {}
+        for k, v in request.url.params.multi_items():
+            params.setdefault(k, []).append(v) if k.endswith("[]") else params.__setitem__(k, v)
+        self.requests.append((path, params))
+        if self.fail is not None:
+            injected = self.fail(path, params)
+            if injected is not None:
+                return injected
+        if path == "/company":
+            return httpx.Response(200, json=self.company)
+        obj = next((o for o in OBJECTS if o.path == path), None)
+        if obj is None:
+            return httpx.Response(404, json={"error": {"message": "not found"}})
+        rows = list(self.data.get(obj.table, []))
+        if obj.table == "material_categories":
+            rows = [r for r in rows if r.get("parent_uuid") == params.get("parent_uuid")]
+        if obj.table == "materials":
+            cat = params.get("material_category_uuid")
+            rows = [r for r in rows if r["material_category_uuid"] == cat]
+        sort_by = params.get("sort_by", "created_at")
+        rows.sort(key=lambda r: r.get(sort_by) or "", reverse=params.get("sort_direction") != "asc")
+        size = int(params.get(obj.page_size_param, 10))
+        page = int(params.get("page", 1))
+        chunk = rows[(page - 1) * size : page * size]
+        pages = math.ceil(len(rows) / size) if rows else 0
+        if obj.envelope_key == "data":
+            body = {
+                "object": "list",
+                "page": page,
+                "page_size": size,
+                "total_pages_count": pages,
+                "total_count": len(rows),
+                "data": chunk,
+            }
+        else:
+            body = {
+                "page": page,
+                "page_size": size,
+                "total_pages": pages,
+                "total_items": len(rows),
+                obj.envelope_key: chunk,
+            }
+        return httpx.Response(200, json=body)
+
+
+def customers(n: int, *, start: float = 0) -> list[dict[str, Any]]:
+    """`n` customers, one minute apart, newest first at `start` minutes before T0."""
+    return [
+        {
+            "id": f"cus_{i:04d}",
+            "first_name": f"C{i}",
+            "created_at": ts(start + 10_000 + i),
+            "updated_at": ts(start + i),
+            "tags": ["vip"] if i % 2 else [],
+            "addresses": [{"id": f"adr_{i}", "type": "service", "city": "Austin"}],
+        }
+        for i in range(n)
+    ]
+
+
+def small_dataset() -> dict[str, list[dict[str, Any]]]:
+    cats = [
+        {"uuid": "pbmcat_root", "parent_uuid": None, "name": "Plumbing", "updated_at": ts(1)},
+        {"uuid": "pbmcat_a", "parent_uuid": "pbmcat_root", "name": "Pipes", "updated_at": ts(1)},
+        {"uuid": "pbmcat_b", "parent_uuid": "pbmcat_a", "name": "Copper", "updated_at": ts(1)},
+        {"uuid": "pbmcat_r2", "parent_uuid": None, "name": "HVAC", "updated_at": ts(1)},
+    ]
+    mats = [
+        {"uuid": f"pbmat_{c['uuid']}_{i}", "material_category_uuid": c["uuid"], "price": 100 * i}
+        for c in cats
+        for i in range(2)
+    ]
+    jobs = [
+        {
+            "id": f"job_{i}",
+            "created_at": ts(100 + i),
+            "updated_at": ts(i),
+            "total_amount": 1000 * i,
+            "schedule": {
+                "scheduled_start": ts(-60),
+                "appointments": [{"id": f"appt_{i}_{k}", "start_time": ts(-60)} for k in range(2)],
+            },
+        }
+        for i in range(3)
+    ]
+    estimates = [
+        {
+            "id": f"csr_{i}",
+            "created_at": ts(100 + i),
+            "updated_at": ts(i),
+            "options": [{"id": f"est_{i}", "total_amount": None, "approval_status": None}],
+        }
+        for i in range(2)
+    ]
+    return {
+        "customers": customers(5),
+        "jobs": jobs,
+        "estimates": estimates,
+        "events": [{"id": "evt_1", "created_at": ts(50), "updated_at": ts(5)}],
+        "invoices": [
+            {"id": "invoice_1", "job_id": "job_1", "amount": 500, "payments": [{"id": "pmt_1"}]}
+        ],
+        "leads": [{"id": "lea_1", "status": "open"}],
+        "lead_sources": [{"id": "ls_1", "name": "Google"}],
+        "employees": [{"id": "pro_1", "first_name": "Pat", "created_at": ts(500)}],
+        "tags": [{"id": "tag_1", "name": "vip"}],
+        "job_types": [{"id": "jbt_1", "name": "Repair"}],
+        "material_categories": cats,
+        "materials": mats,
+        "price_forms": [{"id": "pbpf_1", "name": "Std"}],
+        "services": [{"uuid": "svc_1", "name": "Drain clean", "price": 9900}],
+        "service_zones": [{"id": "sz_1", "name": "Central"}],
+        "routes": [{"id": "rte_1", "date": "2026-09-01", "job_appointments": [{"id": "appt_0_0"}]}],
+    }
+
+
+@pytest.fixture
+def fake() -> FakeHCP:
+    hcp = FakeHCP(small_dataset())
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.route().mock(side_effect=hcp.handle)
+        yield hcp
+
+
+@pytest.fixture
+def account() -> Account:
+    return Account("default", KEY, BASE, rate_limit=0, concurrency=4)
+
+
+def client(**kw: Any) -> HCPClient:
+    kw.setdefault("rate_limit", 0)
+    kw.setdefault("max_retries", 1)
+    kw.setdefault("backoff_base", 0.0)
+    return HCPClient(KEY, BASE, **kw)
+
+
+def counts(db: Path) -> dict[str, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema='hcp' "
+                "and table_name not like '_dlt%'"
+            ).fetchall()
+        ]
+        return {t: con.execute(f'select count(*) from hcp."{t}"').fetchone()[0] for t in tables}
+    finally:
+        con.close()
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_every_object_lands_with_child_tables(fake: FakeHCP, account: Account, tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    result = sync_account(account, db)
+    assert result.ok, result.message
+    got = counts(db)
+    for obj in OBJECTS:
+        expected = 1 if obj.table == "company" else len(fake.data[obj.table])
+        assert got[obj.table] == expected, obj.table
+    assert got["customers__addresses"] == 5
+    assert got["customers__tags"] == 2
+    assert got["jobs__schedule__appointments"] == 6
+    assert got["estimates__options"] == 2
+    assert got["invoices__payments"] == 1
+    # jobs asked HCP for their appointments with the array encoding
+    assert any(p == "/jobs" and q.get("expand[]") == ["appointments"] for p, q in fake.requests)
+    # company came from the key check: one request for both
+    assert fake.count("/company") == 1
+
+
+def test_types_timestamps_and_cents(fake: FakeHCP, account: Account, tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    assert sync_account(account, db).ok
+    types = dict(
+        query(
+            db,
+            "select table_name || '.' || column_name, data_type from information_schema.columns "
+            "where table_schema='hcp'",
+        )
+    )
+    assert types["customers.updated_at"].startswith("TIMESTAMP")
+    assert types["jobs.schedule__scheduled_start"].startswith("TIMESTAMP")
+    assert types["jobs.total_amount"] == "BIGINT"
+    assert types["customers.id"] == "VARCHAR"
+    # all-null in the first batch, still typed from the hints
+    assert types["estimates__options.total_amount"] == "BIGINT"
+    assert types["materials.price"] == "BIGINT"
+
+
+def test_category_walk_reads_every_level_and_materials_per_category(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    db = tmp_path / "w.duckdb"
+    result = sync_account(account, db, objects="material_categories,materials")
+    assert result.ok, result.message
+    path = BY_TABLE["material_categories"].path
+    parents = sorted(q.get("parent_uuid", "<root>") for p, q in fake.requests if p == path)
+    # root level, then one listing per category (leaves answer empty)
+    assert parents == ["<root>", "pbmcat_a", "pbmcat_b", "pbmcat_r2", "pbmcat_root"]
+    mpath = BY_TABLE["materials"].path
+    cats = sorted(q["material_category_uuid"] for p, q in fake.requests if p == mpath)
+    assert cats == ["pbmcat_a", "pbmcat_b", "pbmcat_r2", "pbmcat_root"]
+    assert counts(db)["materials"] == 8
+    assert result.objects["materials"].requests == 4
+    assert result.objects["material_categories"].requests == 5
+
+
+def test_desc_early_stop_one_request_when_nothing_changed(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    fake.data["customers"] = customers(450)  # 3 pages of 200
+    db = tmp_path / "w.duckdb"
+    first = sync_account(account, db, objects="customers")
+    assert first.ok and counts(db)["customers"] == 450
+    assert first.objects["customers"].requests == 3
+    fake.requests.clear()
+    again = sync_account(account, db, objects="customers")
+    assert again.ok
+    assert fake.count("/customers") == 1  # page 1 is older than the cursor: stop
+    assert again.objects["customers"].rows == 200  # rows seen on that page
+    assert counts(db)["customers"] == 450
+    _, params = next(r for r in fake.requests if r[0] == "/customers")
+    assert params["sort_by"] == "updated_at" and params["sort_direction"] == "desc"
+
+
+def test_changed_rows_deep_in_the_list_are_reached_and_merged(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    fake.data["customers"] = customers(450)
+    db = tmp_path / "w.duckdb"
+    assert sync_account(account, db, objects="customers").ok
+    # 250 customers change after the first run: they move to the top of the desc order
+    for row in fake.data["customers"][100:350]:
+        row["updated_at"] = ts(-5)
+        row["first_name"] = "Changed"
+    fake.requests.clear()
+    assert sync_account(account, db, objects="customers").ok
+    # 250 changed rows fill page 1 and part of page 2, whose oldest row is older: stop there
+    assert fake.count("/customers") == 2
+    assert counts(db)["customers"] == 450
+    assert query(db, "select count(*) from hcp.customers where first_name='Changed'") == [(250,)]
+
+
+def test_lookback_rereads_rows_written_just_before_the_cursor(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    fake.data["customers"] = customers(10)
+    db = tmp_path / "w.duckdb"
+    assert sync_account(account, db, objects="customers", lookback_s=120).ok
+    # a row saved in the same second as the cursor but committed after our read: same
+    # updated_at as the newest one, so only a lookback brings it in
+    late = customers(1)[0] | {"id": "cus_late", "updated_at": ts(0)}
+    fake.data["customers"].append(late)
+    # and one just older than the lookback: a real change would have a newer timestamp
+    fake.data["customers"].append(customers(1)[0] | {"id": "cus_old", "updated_at": ts(3)})
+    assert sync_account(account, db, objects="customers", lookback_s=120).ok
+    ids = {r[0] for r in query(db, "select id from hcp.customers")}
+    assert "cus_late" in ids
+    assert "cus_old" not in ids
+
+
+def test_failed_read_keeps_its_cursor_and_a_rerun_finishes(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    fake.data["customers"] = customers(450)
+    db = tmp_path / "w.duckdb"
+
+    def page3_fails(path: str, params: dict[str, Any]) -> httpx.Response | None:
+        if path == "/customers" and params.get("page") == "3":
+            return httpx.Response(503, json={"error": {"message": "down"}})
+        return None
+
+    fake.fail = page3_fails
+    first = sync_account(account, db, objects="customers,tags", max_retries=1)
+    assert not first.ok and first.exit_code == 1
+    assert first.objects["customers"].status == "failed"
+    assert first.objects["tags"].status == "ok"
+    got = counts(db)
+    assert got["tags"] == 1  # the object that succeeded is loaded
+    assert got["customers"] == 400  # what was read is loaded too, harmlessly
+    fake.fail = None
+    second = sync_account(account, db, objects="customers")
+    assert second.ok
+    # the cursor did not move: the rerun reads from the start again and lands the rest
+    assert second.objects["customers"].mode == "full"
+    assert counts(db)["customers"] == 450
+
+
+def test_app_key_only_objects_skipped_on_403(fake: FakeHCP, account: Account, tmp_path: Path):
+    app_only = {o.path for o in OBJECTS if o.app_key_only}
+
+    def company_key(path: str, params: dict[str, Any]) -> httpx.Response | None:
+        if path in app_only:
+            return httpx.Response(403, json={"error": {"message": "Permission denied"}})
+        return None
+
+    fake.fail = company_key
+    db = tmp_path / "w.duckdb"
+    result = sync_account(account, db)
+    assert result.ok, result.message
+    assert {o.table for o in result.skipped} == {"routes", "service_zones", "services"}
+    got = counts(db)
+    assert "routes" not in got and got["customers"] == 5
+
+
+def test_403_on_a_regular_object_fails_it(fake: FakeHCP, account: Account, tmp_path: Path):
+    fake.fail = lambda path, params: (
+        httpx.Response(403, json={"error": {"message": "Permission denied"}})
+        if path == "/invoices"
+        else None
+    )
+    result = sync_account(account, tmp_path / "w.duckdb", objects="invoices,tags")
+    assert not result.ok
+    assert result.objects["invoices"].status == "failed"
+    assert "invoices" in result.message
+
+
+def test_bad_key_stops_before_any_read(fake: FakeHCP, account: Account, tmp_path: Path):
+    fake.fail = lambda path, params: httpx.Response(
+        401, json={"error": {"message": "Unauthorized"}}
+    )
+    result = sync_account(account, tmp_path / "w.duckdb")
+    assert not result.ok and result.exit_code == 2
+    assert "401" in result.message
+    assert len(fake.requests) == 1
+
+
+def test_full_refresh_rereads_and_keeps_tables(fake: FakeHCP, account: Account, tmp_path: Path):
+    fake.data["customers"] = customers(450)
+    db = tmp_path / "w.duckdb"
+    assert sync_account(account, db, objects="customers").ok
+    fake.requests.clear()
+    result = sync_account(account, db, objects="customers", full_refresh=True)
+    assert result.ok and result.objects["customers"].mode == "full"
+    assert fake.count("/customers") == 3
+    assert counts(db)["customers"] == 450
+    fake.requests.clear()
+    # the cursor still sits at the newest row: the next run is incremental again
+    assert sync_account(account, db, objects="customers").objects["customers"].requests == 1
+
+
+def test_estimates_full_read_when_the_last_one_is_old(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    db = tmp_path / "w.duckdb"
+    fake.data["estimates"][1]["updated_at"] = ts(30)  # well behind the cursor and lookback
+    assert sync_account(account, db, objects="estimates").ok
+    # an option approval: HCP does not bump the estimate's updated_at
+    fake.data["estimates"][1]["options"][0]["approval_status"] = "approved"
+    quick = sync_account(account, db, objects="estimates")
+    assert quick.objects["estimates"].mode == "incremental"
+    assert query(
+        db, "select count(*) from hcp.estimates__options where approval_status='approved'"
+    ) == [(0,)]
+    full = sync_account(account, db, objects="estimates", estimates_full_read_every_s=1e-9)
+    assert full.objects["estimates"].mode == "full"
+    assert query(
+        db, "select count(*) from hcp.estimates__options where approval_status='approved'"
+    ) == [(1,)]
+    assert counts(db)["estimates__options"] == 2  # replaced in place, not appended
+
+
+def test_source_runs_standalone_with_dlt(fake: FakeHCP, tmp_path: Path):
+    """The source is a plain dlt source: usable without `pipelines.sync`."""
+    tracker = ReadTracker()
+    pipeline = dlt.pipeline(
+        "standalone",
+        destination=dlt.destinations.duckdb(str(tmp_path / "s.duckdb")),
+        dataset_name="hcp",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
+    source = housecallpro(api_key=KEY, base_url=BASE, rate_limit=0, tracker=tracker)
+    pipeline.run(source.with_resources("tags", "company"))
+    assert counts(tmp_path / "s.duckdb") == {"tags": 1, "company": 1}
+    assert tracker.reports["tags"].status == "ok"
