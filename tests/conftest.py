@@ -27,4 +27,4 @@ for _key in list(os.environ):
     if _key.startswith(("SOURCES__HOUSECALLPRO", "DESTINATION__")):
         del os.environ[_key]
 
-pytest_plugins = ["tests.plugins.sandbox_fixtures"]
+pytest_plugins = ["tests.plugins.sandbox_fixtures", "tests.plugins.prefect_fixtures"]

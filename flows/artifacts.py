@@ -1,0 +1,143 @@
+"""The figures a flow run reports, and the markdown artifact that shows them in the Prefect UI.
+
+One artifact per run, under a fixed key per flow (`hcp-sync`, `hcp-push-leads`) so the UI shows
+its history as versions. The figures are counts and seconds only: nothing here may hold a key
+or a lead's personal data, and every error text is passed through `redact` before it gets here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+SYNC_KEY = "hcp-sync"
+PUSH_KEY = "hcp-push-leads"
+
+
+@dataclass(frozen=True)
+class ObjectFigures:
+    """One HCP object in one account's sync."""
+
+    name: str
+    rows: int = 0
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountFigures:
+    """One account's sync: per object, or why the account failed as a whole."""
+
+    account: str
+    objects: tuple[ObjectFigures, ...] = ()
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def rows(self) -> int:
+        return sum(o.rows for o in self.objects)
+
+    @property
+    def requests(self) -> int:
+        return sum(o.requests for o in self.objects)
+
+
+@dataclass(frozen=True)
+class PushFigures:
+    """One push run: leads per outcome, requests, and the failure share the threshold checks."""
+
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def leads(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(n for outcome, n in self.outcomes.items() if outcome.startswith("failed"))
+
+    @property
+    def failed_share(self) -> float:
+        """Failed leads / leads handled in this run; 0 when the run had nothing to do."""
+        return self.failed / self.leads if self.leads else 0.0
+
+
+def _cell(text: str | None) -> str:
+    if not text:
+        return ""
+    one_line = " ".join(text.split())
+    return one_line[:200].replace("|", "\\|")
+
+
+def sync_markdown(
+    accounts: Sequence[AccountFigures], seconds: float, transforms: str | None = None
+) -> str:
+    """The sync run's artifact: rows, pages and requests per account and object; duration."""
+    ok = sum(1 for a in accounts if a.ok)
+    lines = [
+        "# HCP sync",
+        "",
+        f"- accounts: {ok} of {len(accounts)} synced",
+        f"- rows loaded: {sum(a.rows for a in accounts)}",
+        f"- requests: {sum(a.requests for a in accounts)}",
+        f"- duration: {seconds:.1f} s",
+        f"- transforms: {transforms or 'not run'}",
+    ]
+    for account in accounts:
+        lines += ["", f"## {account.account}: {'ok' if account.ok else 'FAILED'}", ""]
+        if account.error:
+            lines += [f"Error: {_cell(account.error)}", ""]
+        if not account.objects:
+            continue
+        lines += [
+            "| object | rows | pages | requests | retries | 429s | seconds | error |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        lines += [
+            f"| {o.name} | {o.rows} | {o.pages} | {o.requests} | {o.retries} | "
+            f"{o.rate_limited} | {o.seconds:.1f} | {_cell(o.error)} |"
+            for o in account.objects
+        ]
+        lines.append(
+            f"| **total** | {account.rows} | {sum(o.pages for o in account.objects)} | "
+            f"{account.requests} | {sum(o.retries for o in account.objects)} | "
+            f"{sum(o.rate_limited for o in account.objects)} | {account.seconds:.1f} | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def push_markdown(figures: PushFigures, max_failed_share: float) -> str:
+    """The push run's artifact: leads per outcome, requests, duration, failure share vs threshold."""
+    verdict = "over" if figures.failed_share > max_failed_share else "within"
+    lines = [
+        "# HCP lead push",
+        "",
+        f"- leads handled: {figures.leads}",
+        f"- requests: {figures.requests}",
+        f"- duration: {figures.seconds:.1f} s",
+        f"- failed share: {figures.failed_share:.1%} ({verdict} the threshold of "
+        f"{max_failed_share:.1%})",
+    ]
+    if figures.error:
+        lines.append(f"- stopped: {_cell(figures.error)}")
+    lines += ["", "| outcome | leads |", "| --- | ---: |"]
+    lines += [f"| {outcome} | {n} |" for outcome, n in sorted(figures.outcomes.items())]
+    return "\n".join(lines) + "\n"
+
+
+def publish(key: str, markdown: str, description: str) -> None:
+    """Attach `markdown` to the current flow run (Prefect's markdown artifact)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(markdown=markdown, key=key, description=description)
