@@ -1,21 +1,256 @@
-"""`hcp leads ...` (arrives with issues 7 and 8)."""
+"""`hcp leads ...`: the lead outbox from the command line (load, push, test, status, retry).
+
+Thin: each command parses flags, calls one `pipelines/` function and prints its result object.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
+from pipelines import config
 from pipelines.commands._pending import not_yet
+from pipelines.config import ConfigError
+from pipelines.dblock import LockTimeout
+from pipelines.lead_status import lead_status, retry_leads
+from pipelines.load_leads import LoadError, load_leads
+from pipelines.push_leads import PushPlan, plan_push
+from pipelines.routes import load_routes
 
-leads_app = typer.Typer(help="The lead outbox: load, push, test, status, retry.", no_args_is_help=True)
+leads_app = typer.Typer(
+    help="The lead outbox: load, push, test, status, retry.", no_args_is_help=True
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp.duckdb)."
+    ),
+]
+RoutesOption = Annotated[
+    Path | None,
+    typer.Option("--routes", help="Route file (default: leads_routes.toml in the working folder)."),
+]
+SHOWN_PROBLEMS = 20
+
+
+def _wait(message: str) -> None:
+    err.print(f"[yellow]{escape(message)}[/]")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]{escape(message)}[/]")
+    return typer.Exit(code)
 
 
 @leads_app.command("load")
-def load_command() -> None:
-    """Stage a CSV of leads (issue 7)."""
-    not_yet("leads load", 7)
+def load_command(
+    file: Annotated[
+        Path, typer.Argument(help="CSV file, UTF-8 (with or without BOM), first line a header.")
+    ],
+    lead_source: Annotated[
+        str | None, typer.Option("--lead-source", help="Lead Source for rows without one.")
+    ] = None,
+    route: Annotated[
+        str | None, typer.Option("--route", help="Route for rows without one.")
+    ] = None,
+    account: Annotated[
+        str, typer.Option("--account", help="HCP account these leads go to.")
+    ] = "default",
+    db: DbOption = None,
+    routes_file: RoutesOption = None,
+) -> None:
+    """Stage a CSV of leads into staging.leads (loading the same file twice stages nothing new)."""
+    try:
+        result = load_leads(
+            file,
+            db_path=db,
+            account=account,
+            lead_source=lead_source,
+            route=route,
+            routes=load_routes(routes_file),
+            on_wait=_wait,
+        )
+    except (LoadError, ConfigError, LockTimeout) as exc:
+        raise _fail(str(exc)) from None
+    out.print(
+        f"{file.name}: {result.rows} rows -> [green]staged {result.staged}[/], "
+        f"already staged {result.already_staged}, "
+        f"[{'red' if result.failed else 'green'}]failed {result.failed}[/] "
+        f"({result.duration_s:.1f}s, {config.db_path(db).name})"
+    )
+    if result.problems:
+        table = Table(
+            "line", "reason", title="Rows staged as failed_permanent", title_justify="left"
+        )
+        for problem in result.problems[:SHOWN_PROBLEMS]:
+            table.add_row(str(problem.line), escape(problem.reason))
+        out.print(table)
+        more = result.failed - min(result.failed, SHOWN_PROBLEMS)
+        if more:
+            out.print(
+                f"...and {more} more: SELECT error_reason FROM staging.leads WHERE status = 'failed_permanent'"
+            )
+
+
+def _print_plan(plan: PushPlan) -> None:
+    table = Table(
+        "lead_id",
+        "action",
+        "name",
+        "email",
+        "mobile",
+        "lead source",
+        "other fields",
+        "dropped / reason",
+        show_lines=True,
+    )
+    for p in plan.leads:
+        payload = dict(p.payload or {})
+        name = " ".join(str(payload.pop(k)) for k in ("first_name", "last_name") if k in payload)
+        cells = [str(payload.pop(k, "")) for k in ("email", "mobile_number", "lead_source")]
+        other = json.dumps(payload, ensure_ascii=False) if payload else ""
+        why = f"[red]{escape(p.reason)}[/]" if p.reason else escape("\n".join(p.dropped))
+        table.add_row(escape(p.lead_id), p.action, *(escape(c) for c in (name, *cells, other)), why)
+    out.print(table)
+    out.print(
+        f"Dry run: would send {plan.count('send')}, reconcile {plan.count('reconcile')}, "
+        f"fail {plan.count('fail')}; lead sources: {escape(', '.join(plan.lead_sources)) or 'none'}. "
+        "Nothing was sent or changed."
+    )
 
 
 @leads_app.command("push")
-def push_command() -> None:
-    """Push staged leads to HCP (issue 8)."""
-    not_yet("leads push", 8)
+def push_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the payloads; send and change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most N leads this run.")
+    ] = None,
+    route: Annotated[str | None, typer.Option("--route", help="Only leads of this route.")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account (default: all).")
+    ] = None,
+    db: DbOption = None,
+    routes_file: RoutesOption = None,
+) -> None:
+    """Push staged leads to HCP as customers (exactly once per lead)."""
+    try:
+        routes = load_routes(routes_file)
+        if route is not None:
+            routes.get(route)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except KeyError as exc:
+        raise _fail(exc.args[0]) from None
+    if not dry_run:
+        not_yet("leads push (sending)", 8)
+    try:
+        plan = plan_push(
+            db, account=account, route=route, limit=limit, routes=routes, on_wait=_wait
+        )
+    except LockTimeout as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps([p.as_dict() for p in plan.leads], ensure_ascii=False, indent=2))
+    else:
+        _print_plan(plan)
+
+
+@leads_app.command("test")
+def test_command() -> None:
+    """Send HCP's test lead ("Test Lead", test+hcp-sync@example.com) as a customer; not staged."""
+    not_yet("leads test", 8)
+
+
+def _print_status(report: Any) -> None:
+    if not report.counts:
+        out.print("No leads staged yet: `hcp leads load FILE.csv` or INSERT INTO staging.leads.")
+        return
+    counts = Table("account", "status", "leads", title="Leads by status", title_justify="left")
+    for account, status, n in report.counts:
+        counts.add_row(escape(account), status, str(n))
+    out.print(counts)
+    if report.runs:
+        runs = Table(
+            "started",
+            "account",
+            "status",
+            "sent",
+            "linked",
+            "failed",
+            "retryable",
+            "requests",
+            "error",
+            title="Last push runs",
+            title_justify="left",
+        )
+        for r in report.runs:
+            runs.add_row(
+                str(r.get("started_at"))[:19],
+                str(r.get("account")),
+                str(r.get("status")),
+                str(r.get("sent")),
+                str(r.get("linked")),
+                str(r.get("failed_permanent")),
+                str(r.get("failed_retryable")),
+                str(r.get("requests")),
+                escape(str(r.get("error") or "")),
+            )
+        out.print(runs)
+    if report.reasons:
+        reasons = Table(
+            "leads", "reason", "example", title="Most common failure reasons", title_justify="left"
+        )
+        for r in report.reasons:
+            reasons.add_row(
+                str(r.leads), escape(r.reason), escape(f"{r.example_lead_id}: {r.example}")
+            )
+        out.print(reasons)
+
+
+@leads_app.command("status")
+def status_command(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Counts by status per account, the last runs, the most common failure reasons."""
+    try:
+        report = lead_status(db, account=account, on_wait=_wait)
+    except LockTimeout as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(report.as_dict(), default=str, ensure_ascii=False, indent=2))
+    else:
+        _print_status(report)
+
+
+@leads_app.command("retry")
+def retry_command(
+    permanent: Annotated[
+        bool,
+        typer.Option(
+            "--permanent", help="Also requeue failed_permanent leads (after you fixed them)."
+        ),
+    ] = False,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Requeue failed_retryable leads (and failed_permanent with --permanent) as pending."""
+    try:
+        n = retry_leads(db, permanent=permanent, account=account, on_wait=_wait)
+    except LockTimeout as exc:
+        raise _fail(str(exc)) from None
+    which = "failed_retryable and failed_permanent" if permanent else "failed_retryable"
+    out.print(f"Requeued {n} {which} lead(s) as pending; `hcp leads push` sends them.")

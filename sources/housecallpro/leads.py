@@ -1,0 +1,305 @@
+"""Lead -> HCP customer mapping: pure functions, no I/O.
+
+A staged lead (raw, as the caller gave it) becomes the JSON body of `POST /customers`, plus the
+list of fields left out and why. Rules (DESIGN.md, HCP_API.md §6 and §10):
+
+- name split on the first space ("Mary Ann Smith" -> "Mary" / "Ann Smith"; one word -> first
+  name only); explicit first/last names win over the full name;
+- email trimmed, lower-cased and validated; phone parsed with `phonenumbers` and sent as
+  `mobile_number` in the 10-digit US form HCP expects (the only number HCP texts);
+- a non-US phone is rejected or moved to the notes, per route;
+- a lead needs a valid email or a usable phone, otherwise HCP cannot be searched for it and the
+  push could not guarantee exactly one customer: such a lead raises `InvalidLead`;
+- a bad email next to a good phone (or the reverse) is sent without the bad field, and the
+  dropped field is reported.
+
+This module never talks to HCP and never sees an API key.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import phonenumbers
+
+NonUsPolicy = Literal["reject", "notes"]
+NON_US_POLICIES: tuple[str, ...] = ("reject", "notes")
+
+MAX_SHORT = 255  # names, email, phone, company, lead source
+MAX_LONG = 10_000  # notes and mapped extra values
+ADDRESS_FIELDS = ("street", "street_line_2", "city", "state", "zip", "country")
+# Where a per-route mapping may send an extra column.
+TARGETS: tuple[str, ...] = (
+    "company",
+    "notes",
+    "tags",
+    "home_number",
+    "work_number",
+    "lead_source",
+    *(f"address.{f}" for f in ADDRESS_FIELDS),
+)
+
+_EMAIL = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+_SPACES = re.compile(r"\s+")
+_ALLOWED_CONTROL = {"\t", "\n", "\r"}
+
+
+class InvalidLead(ValueError):
+    """The lead cannot be sent; `reason` says why in words a user can act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Route:
+    """Per-route mapping: default lead source, non-US phone policy, extra-column mapping."""
+
+    name: str = "default"
+    lead_source: str | None = None
+    non_us_phone: NonUsPolicy = "notes"
+    fields: Mapping[str, str] = field(default_factory=dict)  # extra column -> target in TARGETS
+    tags: tuple[str, ...] = ()
+    notifications_enabled: bool | None = None
+
+
+@dataclass(frozen=True)
+class StagedLead:
+    """One row of `staging.leads`, raw as staged."""
+
+    lead_id: str
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    lead_source: str | None = None
+    company: str | None = None
+    notes: str | None = None
+    route: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MappedLead:
+    """The `POST /customers` body, what was left out, and the keys to search HCP by."""
+
+    lead_id: str
+    payload: dict[str, Any]
+    dropped: tuple[str, ...] = ()
+    email: str | None = None  # search key for reconciliation
+    phone: str | None = None  # 10 digits, search key when there is no email
+
+
+@dataclass(frozen=True)
+class Phone:
+    digits: str  # 10 digits for North American numbers, E.164 otherwise
+    domestic: bool
+    extension: str | None
+    display: str
+
+
+def clean_text(
+    value: Any, label: str, limit: int = MAX_SHORT, multiline: bool = False
+) -> str | None:
+    """Trim, NFC-normalise and (single-line) collapse whitespace; `InvalidLead` for control
+    characters other than tab and newlines, or for a value longer than `limit`."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", str(value))
+    for ch in text:
+        if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROL:
+            raise InvalidLead(f"control character U+{ord(ch):04X} in {label}")
+    text = text.strip() if multiline else _SPACES.sub(" ", text).strip()
+    if len(text) > limit:
+        raise InvalidLead(f"{label} is {len(text)} characters (limit {limit})")
+    return text or None
+
+
+def split_name(name: str | None) -> tuple[str | None, str | None]:
+    """Split on the first space: one word is a first name only."""
+    if not name:
+        return None, None
+    first, _, last = _SPACES.sub(" ", name).strip().partition(" ")
+    return (first or None), (last or None)
+
+
+def normalise_email(raw: str | None) -> str | None:
+    """Trimmed, lower-cased email; `ValueError` with the reason when it is not an address."""
+    if raw is None or not raw.strip():
+        return None
+    email = raw.strip().lower()
+    if email.startswith("mailto:"):
+        email = email[len("mailto:") :]
+    if any(ch.isspace() for ch in email):
+        raise ValueError("contains spaces")
+    if email.count("@") != 1:
+        raise ValueError("needs exactly one @")
+    if len(email) > 254:
+        raise ValueError(f"{len(email)} characters (limit 254)")
+    if not _EMAIL.match(email):
+        raise ValueError("not an email address")
+    return email
+
+
+def parse_phone(raw: str | None) -> Phone | None:
+    """A phone number read as US by default; `ValueError` with the reason when unusable."""
+    if raw is None or not str(raw).strip():
+        return None
+    text = str(raw).strip()
+    try:
+        number = phonenumbers.parse(text, "US")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    if number.country_code == 1:  # US and the rest of the North American plan
+        digits = f"{number.national_number:010d}"
+        display = f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+        return Phone(digits, True, number.extension or None, display)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    intl = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return Phone(e164, False, number.extension or None, intl)
+
+
+def effective_lead_source(
+    lead: StagedLead, route: Route, override: str | None = None
+) -> str | None:
+    """The Lead Source string sent to HCP: the push's override, the lead's own, the route's."""
+    for candidate in (
+        override,
+        lead.lead_source,
+        _mapped_extra(lead, route, "lead_source"),
+        route.lead_source,
+    ):
+        text = clean_text(candidate, "lead_source")
+        if text:
+            return text
+    return None
+
+
+def _mapped_extra(lead: StagedLead, route: Route, target: str) -> str | None:
+    for column, dest in route.fields.items():
+        if dest == target and lead.extra.get(column) not in (None, ""):
+            return str(lead.extra[column])
+    return None
+
+
+def _show(value: Any, width: int = 40) -> str:
+    """A value quoted for a reason, cut short so a 100 KB cell does not make a 100 KB reason."""
+    text = repr(str(value))
+    return text if len(text) <= width else text[: width - 2] + "…'"
+
+
+def _label(column: str) -> str:
+    return column.replace("_", " ").strip().capitalize()
+
+
+def map_lead(lead: StagedLead, route: Route, lead_source: str | None = None) -> MappedLead:
+    """Build the `POST /customers` body for one lead; `InvalidLead` when it cannot be sent."""
+    dropped: list[str] = []
+    notes: list[str] = []
+
+    first = clean_text(lead.first_name, "first_name")
+    last = clean_text(lead.last_name, "last_name")
+    full = clean_text(lead.name, "name")
+    if not first and not last:
+        first, last = split_name(full)
+
+    # Any problem with the email or the phone (including control characters or size) only
+    # drops that field; the lead fails below when neither is left.
+    email_error = phone_error = None
+    try:
+        email = normalise_email(clean_text(lead.email, "email"))
+    except (InvalidLead, ValueError) as exc:
+        email, email_error = None, f"email {_show(lead.email)}: {exc}"
+    try:
+        phone = parse_phone(clean_text(lead.phone, "phone"))
+    except (InvalidLead, ValueError) as exc:
+        phone, phone_error = None, f"phone {_show(lead.phone)}: {exc}"
+
+    mobile: str | None = None
+    if phone is not None and phone.domestic:
+        mobile = phone.digits
+        if phone.extension:
+            notes.append(f"Phone extension: {phone.extension}")
+            dropped.append(f"phone extension {phone.extension!r}: moved to notes")
+    elif phone is not None:
+        if route.non_us_phone == "reject":
+            raise InvalidLead(
+                f"non-US phone {_show(phone.display)} rejected by route {route.name!r}"
+            )
+        notes.append(f"Phone (non-US): {phone.display}")
+        dropped.append(f"phone {phone.display!r}: non-US, moved to notes")
+
+    if not email and not mobile:
+        details = [d for d in (email_error, phone_error) if d]
+        if phone is not None and not phone.domestic:
+            details.append(f"phone {phone.display!r} is not a US number")
+        suffix = f" ({'; '.join(details)})" if details else ""
+        raise InvalidLead(f"no valid email or usable phone{suffix}")
+    dropped += [d for d in (email_error, phone_error) if d]
+
+    payload: dict[str, Any] = {}
+    if first:
+        payload["first_name"] = first
+    if last:
+        payload["last_name"] = last
+    if email:
+        payload["email"] = email
+    if mobile:
+        payload["mobile_number"] = mobile
+    company = clean_text(lead.company, "company")
+    if company:
+        payload["company"] = company
+    source = effective_lead_source(lead, route, lead_source)
+    if source:
+        payload["lead_source"] = source
+
+    own_notes = clean_text(lead.notes, "notes", MAX_LONG, multiline=True)
+    tags = list(route.tags)
+    address: dict[str, str] = {}
+    for column, target in route.fields.items():
+        raw = lead.extra.get(column)
+        value = clean_text(raw, column, MAX_LONG, multiline=target == "notes")
+        if not value:
+            continue
+        if target == "notes":
+            notes.append(f"{_label(column)}: {value}")
+        elif target == "tags":
+            tags += [t.strip() for t in value.split(",") if t.strip()]
+        elif target in ("home_number", "work_number"):
+            try:
+                other = parse_phone(value)
+            except ValueError as exc:
+                dropped.append(f"{target} {_show(value)}: {exc}")
+                continue
+            if other is not None:
+                payload[target] = other.digits if other.domestic else other.display
+        elif target.startswith("address."):
+            address[target.removeprefix("address.")] = value
+        elif target == "company":
+            payload.setdefault("company", value)
+        # lead_source is resolved by effective_lead_source above
+    if tags:
+        payload["tags"] = list(dict.fromkeys(tags))
+    if address:
+        payload["addresses"] = [address]
+    all_notes = "\n".join(n for n in (own_notes, *notes) if n)
+    if all_notes:
+        if len(all_notes) > MAX_LONG:
+            raise InvalidLead(
+                f"notes are {len(all_notes)} characters after mapping (limit {MAX_LONG})"
+            )
+        payload["notes"] = all_notes
+    if route.notifications_enabled is not None:
+        payload["notifications_enabled"] = route.notifications_enabled
+    return MappedLead(lead.lead_id, payload, tuple(dropped), email, mobile)
