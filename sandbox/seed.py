@@ -907,6 +907,7 @@ class _Builder:
                 "id": self.pid("pbpf_"),
                 "kind": "standard",
                 "name": f"{name} pricing",
+                "description": f"Flat-rate pricing for {name.lower()}",
                 "automatically_add_to_new_job": False,
                 "olb_enabled": rng.random() < 0.5,
                 "duration_in_minutes": 60 + 30 * (i % 3),
@@ -955,6 +956,7 @@ class _Builder:
                     "uuid": self.pid("pbsvc_"),
                     "name": d,
                     "task_number": f"T-{100 + n}",
+                    "description": None,
                     "image": None,
                     "flat_rate_enabled": True,
                     "service_materials": {

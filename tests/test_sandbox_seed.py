@@ -122,7 +122,8 @@ def test_scale_ten_is_ten_times_the_big_objects_and_fast() -> None:
     start = time.perf_counter()
     big = build_dataset(SandboxSettings(scale=10))
     elapsed = time.perf_counter() - start
-    assert elapsed < 10, f"scale 10 took {elapsed:.1f}s"
+    # ~4 s on an idle 2-core box; the bound only catches a super-linear regression on busy CI
+    assert elapsed < 20, f"scale 10 took {elapsed:.1f}s"
     assert len(big.records["customers"]) == 4000 and len(big.records["jobs"]) == 30000
     assert len(big.records["employees"]) == 12
     store = Store(SandboxSettings(scale=10), big)

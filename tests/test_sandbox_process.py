@@ -1,0 +1,65 @@
+"""The sandbox in its own process (`python -m sandbox`) and the `hcp sandbox` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pipelines.commands.sandbox import sandbox_command
+
+
+@pytest.mark.slow
+def test_python_m_sandbox_prints_its_url_first_and_serves() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", "0", "--scale", "0.1", "--api-key", "k-123"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        r = httpx.get(f"{base_url}/company", headers={"Authorization": "Token k-123"}, timeout=10)
+        assert r.status_code == 200 and r.json()["time_zone"] == "America/Chicago"
+        assert (
+            httpx.get(
+                f"{base_url}/company", headers={"Authorization": "Token sandbox-key"}
+            ).status_code
+            == 401
+        )
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_hcp_sandbox_command_exposes_every_knob() -> None:
+    app = typer.Typer()
+    app.command()(sandbox_command)
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in (
+        "--port",
+        "--host",
+        "--seed",
+        "--scale",
+        "--fault-rate",
+        "--faults",
+        "--rate-limit",
+        "--latency-ms",
+        "--api-key",
+        "--allow-duplicate-emails",
+        "--strict-lead-sources",
+    ):
+        assert option in result.output, option
+
+
+def test_hcp_sandbox_rejects_an_unknown_fault_kind() -> None:
+    app = typer.Typer()
+    app.command()(sandbox_command)
+    result = CliRunner().invoke(app, ["--faults", "500,explode"])
+    assert result.exit_code != 0
