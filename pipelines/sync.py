@@ -46,6 +46,9 @@ from sources.housecallpro.settings import (
 log = logging.getLogger("hcp.sync")
 
 DATASET = "hcp"
+LOADER_FILE_FORMAT = "jsonl"
+"""DuckDB parses dlt's default `insert_values` SQL slowly (20 s for 3,000 jobs); it reads jsonl
+with `read_json` in a fraction of that (BENCHMARKS: docs/benchmarks-sync.md)."""
 ProgressCallback = Callable[[str, ObjectReport], None]
 
 
@@ -251,7 +254,7 @@ def _run(
             estimates_full_read_every_s=estimates_full_read_every_s,
         ).with_resources(*selected)
         try:
-            pipeline.extract(source, workers=workers)
+            pipeline.extract(source, workers=workers, loader_file_format=LOADER_FILE_FORMAT)
         finally:
             tracker.close_running()
         pipeline.normalize()
