@@ -37,8 +37,6 @@ from sources.housecallpro.errors import HCPError
 from sources.housecallpro.helpers import ObjectReport, ReadTracker, RequestCounter
 from sources.housecallpro.settings import (
     BY_TABLE,
-    ESTIMATES_FULL_READ_EVERY_S,
-    LOOKBACK_S,
     OBJECTS,
     TABLES,
 )
@@ -146,8 +144,10 @@ def sync_account(
     progress: ProgressCallback | None = None,
     destination: Destination | str | None = None,
     pipelines_dir: str | Path | None = None,
-    lookback_s: int = LOOKBACK_S,
-    estimates_full_read_every_s: int = ESTIMATES_FULL_READ_EVERY_S,
+    lookback_s: int | None = None,
+    estimates_full_read_every_s: float | None = None,
+    routes_days_back: int | None = None,
+    routes_days_ahead: int | None = None,
     timeout: float = 30.0,
     max_retries: int = 5,
     client: HCPClient | None = None,
@@ -158,7 +158,9 @@ def sync_account(
     `destination` defaults to DuckDB at `db_path` (flag, config, then `hcp.duckdb`); any dlt
     destination works (PostgreSQL, ...), in which case no DuckDB lock is taken. `client` lets a
     caller share or instrument the HTTP client (tests, benchmarks); by default one is built from
-    the account (its rate limit and concurrency).
+    the account (its rate limit and concurrency). `lookback_s`, `estimates_full_read_every_s`,
+    `routes_days_back` and `routes_days_ahead` default to `[sources.housecallpro]` in
+    `.dlt/config.toml` (or `SOURCES__HOUSECALLPRO__LOOKBACK_S`, ...), then the source's defaults.
     """
     started = time.monotonic()
     selected = parse_objects(objects)
@@ -191,8 +193,16 @@ def sync_account(
                 pdir,
                 full_refresh=full_refresh,
                 progress=progress,
-                lookback_s=lookback_s,
-                estimates_full_read_every_s=estimates_full_read_every_s,
+                options={
+                    k: v
+                    for k, v in {
+                        "lookback_s": lookback_s,
+                        "estimates_full_read_every_s": estimates_full_read_every_s,
+                        "routes_days_back": routes_days_back,
+                        "routes_days_ahead": routes_days_ahead,
+                    }.items()
+                    if v is not None
+                },
                 workers=workers or max(4, client.concurrency * 2),
                 client_key=account.api_key,
             )
@@ -216,8 +226,7 @@ def _run(
     *,
     full_refresh: bool,
     progress: ProgressCallback | None,
-    lookback_s: int,
-    estimates_full_read_every_s: int,
+    options: dict[str, Any],
     workers: int,
     client_key: str,
 ) -> None:
@@ -250,8 +259,7 @@ def _run(
             tracker=tracker,
             company=company if isinstance(company, dict) else None,
             full_refresh=full_refresh,
-            lookback_s=lookback_s,
-            estimates_full_read_every_s=estimates_full_read_every_s,
+            **options,  # unset ones come from config: [sources.housecallpro] in .dlt/config.toml
         ).with_resources(*selected)
         try:
             pipeline.extract(source, workers=workers, loader_file_format=LOADER_FILE_FORMAT)

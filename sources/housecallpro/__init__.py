@@ -33,6 +33,7 @@ from sources.housecallpro.helpers import (
     ReadTracker,
     parse_ts,
     read_all,
+    read_days,
     read_newest_first,
     read_per_parent,
     walk_tree,
@@ -41,6 +42,8 @@ from sources.housecallpro.settings import (
     ESTIMATES_FULL_READ_EVERY_S,
     LOOKBACK_S,
     OBJECTS,
+    ROUTES_DAYS_AHEAD,
+    ROUTES_DAYS_BACK,
     HCPObject,
 )
 
@@ -59,7 +62,9 @@ def housecallpro(
     base_url: str = DEFAULT_BASE_URL,
     full_refresh: bool = False,
     lookback_s: int = LOOKBACK_S,
-    estimates_full_read_every_s: int = ESTIMATES_FULL_READ_EVERY_S,
+    estimates_full_read_every_s: float = ESTIMATES_FULL_READ_EVERY_S,
+    routes_days_back: int = ROUTES_DAYS_BACK,
+    routes_days_ahead: int = ROUTES_DAYS_AHEAD,
     rate_limit: float = 10.0,
     concurrency: int = 4,
     client: Any = None,
@@ -76,6 +81,8 @@ def housecallpro(
         lookback_s: seconds re-read behind each saved cursor.
         estimates_full_read_every_s: re-read estimates in full when the last full read is older
             than this (option approvals do not bump `updated_at`); 0 disables.
+        routes_days_back: also read routes of this many days before today (1 request a day).
+        routes_days_ahead: also read routes of this many days after today (1 request a day).
         rate_limit: requests per second of the client built here (not used with `client`).
         concurrency: requests in flight of the client built here (not used with `client`).
         client: an `HCPClient` to share (the sync passes one so requests are counted).
@@ -97,6 +104,10 @@ def housecallpro(
             continue  # built after its parent, below
         elif obj.strategy == "single":
             resources[obj.table] = _single(obj, client, tracker, company)
+        elif obj.strategy == "daily":
+            zone = company.get("time_zone") if isinstance(company, dict) else None
+            days = (routes_days_back, routes_days_ahead, zone)
+            resources[obj.table] = _full(obj, client, tracker, days)
         else:
             resources[obj.table] = _full(obj, client, tracker)
     for obj in OBJECTS:
@@ -141,7 +152,7 @@ def _incremental(
     tracker: ReadTracker,
     full_refresh: bool,
     lookback_s: int,
-    full_read_every_s: int,
+    full_read_every_s: float,
 ) -> DltResource:
     cursor_name = obj.cursor or "updated_at"
 
@@ -191,7 +202,12 @@ def _incremental(
     return read
 
 
-def _full(obj: HCPObject, client: HCPClient, tracker: ReadTracker) -> DltResource:
+def _full(
+    obj: HCPObject,
+    client: HCPClient,
+    tracker: ReadTracker,
+    days: tuple[int, int, str | None] | None = None,
+) -> DltResource:
     walk = obj.strategy == "tree"
 
     @dlt.resource(**_hints(obj))
@@ -202,7 +218,12 @@ def _full(obj: HCPObject, client: HCPClient, tracker: ReadTracker) -> DltResourc
             tracker.page(obj.table, n)
 
         try:
-            if walk:
+            if days is not None:
+                back, ahead, zone = days
+                yield from read_days(
+                    client, obj, days_back=back, days_ahead=ahead, time_zone=zone, on_page=on_page
+                )
+            elif walk:
                 yield from walk_tree(
                     client, obj, parent_param=obj.parent_param or "parent_uuid", on_page=on_page
                 )

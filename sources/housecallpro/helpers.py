@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.settings import HCPObject
@@ -290,3 +291,41 @@ class RequestCounter:
     def get(self, table: str) -> RequestCount:
         with self._lock:
             return self.counts.get(table, RequestCount())
+
+
+def read_days(
+    client: HCPClient,
+    obj: HCPObject,
+    *,
+    days_back: int,
+    days_ahead: int,
+    time_zone: str | None,
+    on_page: Callable[[int], None] | None = None,
+) -> Iterator[list[Record]]:
+    """Routes: HCP's default day, then `days_back`/`days_ahead` days around it, concurrently.
+
+    `/routes` lists one day (`date=YYYY-MM-DD`, default today in the company's zone). "Today" is
+    taken from the default listing's own `date` so it matches HCP's clock; when that day has no
+    routes, from the wall clock in the company's time zone.
+    """
+    first = _listing(client, obj, {}, on_page)
+    if first:
+        yield first
+    if days_back <= 0 and days_ahead <= 0:
+        return
+    today: date | None = None
+    if first and first[0].get("date"):
+        today = date.fromisoformat(str(first[0]["date"])[:10])
+    if today is None:
+        today = datetime.now(ZoneInfo(time_zone) if time_zone else UTC).date()
+    days = [
+        (today + timedelta(days=k)).isoformat()
+        for k in range(-max(0, days_back), max(0, days_ahead) + 1)
+        if k != 0
+    ]
+    with ThreadPoolExecutor(
+        min(client.concurrency, len(days)), thread_name_prefix="hcp-days"
+    ) as pool:
+        for rows in pool.map(lambda d: _listing(client, obj, {"date": d}, on_page), days):
+            if rows:
+                yield rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Strategy = Literal["incremental", "full", "tree", "per_parent", "single"]
+Strategy = Literal["incremental", "full", "tree", "per_parent", "daily", "single"]
 """How a table is kept fresh:
 
 - `incremental`: newest first (`sort_by=updated_at&sort_direction=desc`), paging stops at the
@@ -19,6 +19,8 @@ Strategy = Literal["incremental", "full", "tree", "per_parent", "single"]
 - `tree`: material categories; a listing without `parent_uuid` returns only the root level, so
   the tree is walked level by level (one listing per category).
 - `per_parent`: materials; `material_category_uuid` is required, so one listing per category.
+- `daily`: routes; a listing covers one day (`date=`, default HCP's today). Each run reads today
+  (history accumulates by merge) plus an optional window of days around it.
 - `single`: `/company`, one object.
 """
 
@@ -33,6 +35,10 @@ more than a page of records changed in that window."""
 ESTIMATES_FULL_READ_EVERY_S = 24 * 3600
 """Estimate option approvals do not bump the estimate's `updated_at` (HCP_API.md §3, §5), so
 estimates are re-read in full when the last full read is older than this (0 disables)."""
+
+ROUTES_DAYS_BACK = 0
+ROUTES_DAYS_AHEAD = 0
+"""Extra days of routes read around today (one request per day); 0/0 reads HCP's default day."""
 
 TIMESTAMP = {"data_type": "timestamp"}
 CENTS = {"data_type": "bigint"}
@@ -244,6 +250,7 @@ OBJECTS: tuple[HCPObject, ...] = (
         "routes",
         "/routes",
         "routes",
+        strategy="daily",
         page_size=ROUTES_PAGE_SIZE,
         page_size_param="per_page",
         app_key_only=True,
