@@ -1,10 +1,146 @@
-"""`hcp sync` (arrives with issue 5)."""
+"""`hcp sync`: HCP -> DuckDB with a live per-object display and a summary table.
+
+The work is `pipelines.sync.sync_account`; this module only parses flags, shows progress and
+turns the result into words and an exit code (0 ok; 2/3 from the key check, as `hcp verify`;
+1 anything else). Never prints the key.
+"""
 
 from __future__ import annotations
 
-from pipelines.commands._pending import not_yet
+import dataclasses
+import os
+import threading
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.config import ConfigError, load_accounts
+from pipelines.config import db_path as configured_db_path
+from pipelines.dblock import LockTimeout
+from pipelines.sync import SyncResult, parse_objects, sync_account
+from pipelines.verify import EXIT_OTHER
+from sources.housecallpro.helpers import ObjectReport
+
+_STATUS = {
+    "pending": "[dim]waiting[/]",
+    "running": "[cyan]reading[/]",
+    "ok": "[green]ok[/]",
+    "skipped": "[yellow]skipped[/]",
+    "failed": "[red]failed[/]",
+    "not run": "[dim]not run[/]",
+}
 
 
-def sync_command() -> None:
-    """Not available yet (issue 5)."""
-    not_yet("sync", 5)
+class _Progress:
+    """Per-object pages and rows, redrawn by rich.Live (callbacks arrive from many threads)."""
+
+    def __init__(self, tables: list[str]) -> None:
+        self.rows: dict[str, ObjectReport] = {t: ObjectReport(t) for t in tables}
+        self._lock = threading.Lock()
+
+    def __call__(self, table: str, report: ObjectReport) -> None:
+        with self._lock:
+            self.rows[table] = dataclasses.replace(report)
+
+    def __rich__(self) -> Table:
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for col, justify in (
+            ("object", "left"),
+            ("", "left"),
+            ("pages", "right"),
+            ("rows", "right"),
+        ):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        with self._lock:
+            for rep in self.rows.values():
+                table.add_row(
+                    rep.table, _STATUS.get(rep.status, rep.status), str(rep.pages), str(rep.rows)
+                )
+        return table
+
+
+def summary_table(result: SyncResult) -> Table:
+    table = Table(title=f"hcp sync: {result.account}", title_justify="left")
+    table.add_column("object")
+    table.add_column("status")
+    table.add_column("read")
+    for name in ("rows", "requests", "retries", "429s", "seconds"):
+        table.add_column(name, justify="right")
+    for obj in result.objects.values():
+        table.add_row(
+            obj.table,
+            _STATUS.get(obj.status, obj.status),
+            obj.mode,
+            f"{obj.rows:,}",
+            str(obj.requests),
+            str(obj.retries),
+            str(obj.rate_limited),
+            f"{obj.seconds:.1f}",
+        )
+    total_rows = sum(o.rows for o in result.objects.values())
+    table.add_row(
+        "[bold]total[/]",
+        "",
+        "",
+        f"[bold]{total_rows:,}[/]",
+        f"[bold]{result.requests}[/]",
+        str(sum(o.retries for o in result.objects.values())),
+        str(sum(o.rate_limited for o in result.objects.values())),
+        f"[bold]{result.seconds:.1f}[/]",
+    )
+    return table
+
+
+def sync_command(
+    objects: str | None = typer.Option(
+        None, "--objects", help="Comma-separated tables to sync (default: all)."
+    ),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Re-read every object in full and merge (never drops tables)."
+    ),
+    account: str | None = typer.Option(None, "--account", help="Only this named account."),
+    db: str | None = typer.Option(None, "--db", help="DuckDB file (default: hcp.duckdb)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Override the HCP base URL."),
+) -> None:
+    """HCP -> DuckDB: every object, incremental and merged; progress, then a summary per object."""
+    console = Console()
+    err = Console(stderr=True)
+    # dlt's per-column notes ("column X received no data") would drown the summary
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    try:
+        selected = parse_objects(objects)
+        accounts = load_accounts(account)
+    except (ValueError, ConfigError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(EXIT_OTHER) from None
+    if base_url:
+        accounts = [dataclasses.replace(a, base_url=base_url.rstrip("/")) for a in accounts]
+    path = configured_db_path(db)
+    worst = 0
+    for acct in accounts:
+        progress = _Progress(selected)
+        try:
+            with Live(progress, console=console, refresh_per_second=8, transient=True):
+                result = sync_account(
+                    acct, path, objects=selected, full_refresh=full_refresh, progress=progress
+                )
+        except LockTimeout as exc:
+            err.print(f"[red]{escape(str(exc))}[/]")
+            raise typer.Exit(EXIT_OTHER) from None
+        if result.objects:
+            console.print(summary_table(result))
+        for obj in result.skipped:
+            console.print(f"[yellow]{obj.table} skipped: {escape(obj.error or '')}[/]")
+        for obj in result.failed:
+            err.print(f"[red]{obj.table} failed: {escape(obj.error or '')}[/]")
+        colour = "green" if result.ok else "red"
+        where = f" into {path}" if result.ok else ""
+        label = f"{acct.name}: " if len(accounts) > 1 or acct.name != "default" else ""
+        (console if result.ok else err).print(
+            f"[{colour}]{label}{escape(result.message)}{where}[/]"
+        )
+        worst = worst or result.exit_code
+    raise typer.Exit(worst)
