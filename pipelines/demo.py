@@ -1,0 +1,332 @@
+"""`hcp demo`: the whole product against its own sandbox, in about a minute, no account needed.
+
+Sandbox (fixed seed, its own random key, loopback only) -> sync -> models -> sample leads loaded
+and pushed -> a second sync that brings the new customers back -> models again -> attribution
+report (HTML + PNG) -> a summary with three SQL queries that run as printed.
+
+It never reads configured credentials (DESIGN.md): the account is built here from the sandbox
+handle, and nothing of the user's config reaches the sync or the push. It only writes the demo
+DuckDB file (refusing to overwrite a file an earlier demo did not create), the two report files,
+and dlt state in a temporary folder it removes. A step whose code has not landed in this
+version is skipped with a message, never imitated.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from pipelines.config import Account
+from pipelines.warehouse import connect
+
+DEMO_SEED = 42
+DEMO_DB = "hcp-demo.duckdb"
+DEMO_REPORT = "hcp-demo-report"
+DATA_DIR = Path(__file__).resolve().parent / "demo_data"
+LEADS_CSV = DATA_DIR / "leads.csv"
+SPEND_CSV = DATA_DIR / "marketing_spend.csv"
+MARKER_TABLE = "main._hcp_demo"
+
+# Three queries the summary prints; tests run each one as written.
+QUERIES: tuple[tuple[str, str], ...] = (
+    (
+        "Which channels make money (lead-source buckets, all months)",
+        "SELECT lead_source_bucket, sum(new_customers) AS customers, "
+        "sum(jobs_completed) AS completed_jobs, sum(job_revenue) AS revenue, "
+        "sum(amount_paid) AS paid\n"
+        "FROM analytics.lead_source_performance GROUP BY 1 ORDER BY revenue DESC;",
+    ),
+    (
+        "Paid sources: spend, cost per job and ROI by month",
+        "SELECT month, lead_source, marketing_spend, new_jobs, cost_per_job, job_revenue, roi\n"
+        "FROM analytics.lead_source_performance WHERE marketing_spend IS NOT NULL\n"
+        "ORDER BY month DESC, roi DESC LIMIT 12;",
+    ),
+    (
+        "What the pushed leads became",
+        "SELECT funnel_stage, push_status, count(*) AS leads, "
+        "string_agg(lead_name, ', ' ORDER BY lead_name) AS who\n"
+        "FROM analytics.lead_funnel GROUP BY ALL ORDER BY leads DESC;",
+    ),
+)
+
+
+class DemoError(Exception):
+    """The demo cannot run (e.g. the target file belongs to someone else); nothing was changed."""
+
+
+@dataclass
+class DemoResult:
+    db_path: Path
+    reports: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    leads_pushed: int = 0
+    customers_back: int = 0
+
+
+def _optional(module: str, name: str) -> Callable[..., Any] | None:
+    """A function from a module that may not have landed in this version yet."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+    return getattr(mod, name, None)
+
+
+def prepare_db(path: Path) -> None:
+    """Start from an empty file; replace an earlier demo's, refuse anything else."""
+    if path.exists():
+        with connect(path) as con:
+            is_demo = con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_name = '_hcp_demo'"
+            ).fetchone()[0]
+        if not is_demo:
+            raise DemoError(
+                f"{path} exists and was not written by `hcp demo`; pass --db with a new file name"
+            )
+        path.unlink()
+        for extra in (path.with_name(path.name + ".wal"),):
+            extra.unlink(missing_ok=True)
+    with connect(path) as con:
+        con.execute(
+            f"CREATE TABLE {MARKER_TABLE} AS SELECT now() AS created_at, {DEMO_SEED} AS sandbox_seed, "
+            "'written by hcp demo; safe to delete' AS note"
+        )
+
+
+@contextmanager
+def _quiet_dlt() -> Iterator[None]:
+    """dlt warns about every all-null column of the sandbox data; the demo shows its own progress.
+
+    A filter, not a level: dlt resets its logger's level whenever a pipeline starts.
+    """
+    logger = logging.getLogger("dlt")
+
+    def errors_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    logger.addFilter(errors_only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(errors_only)
+
+
+class _Steps:
+    """Numbered progress lines with timings."""
+
+    def __init__(self, console: Console, total: int, result: DemoResult) -> None:
+        self.console, self.total, self.result, self.n = console, total, result, 0
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        self.n += 1
+        started = time.perf_counter()
+        self.console.print(f"[bold cyan][{self.n}/{self.total}][/] {title}")
+        yield
+        took = time.perf_counter() - started
+        self.result.steps[title] = took
+        self.console.print(f"      [dim]done in {took:.1f}s[/]")
+
+    def say(self, text: str, style: str = "") -> None:
+        self.console.print(
+            f"      {f'[{style}]' if style else ''}{escape(text)}{'[/]' if style else ''}"
+        )
+
+
+def run_demo(
+    workdir: str | Path = ".",
+    *,
+    db_path: str | Path | None = None,
+    console: Console | None = None,
+    seed: int = DEMO_SEED,
+) -> DemoResult:
+    """Run the demo in `workdir`; returns what it wrote and what it skipped."""
+    from sandbox.server import run_sandbox
+    from sandbox.settings import SandboxSettings
+
+    console = console or Console()
+    work = Path(workdir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    db = Path(db_path).expanduser().resolve() if db_path else work / DEMO_DB
+    result = DemoResult(db_path=db)
+    steps = _Steps(console, 9, result)
+    started = time.perf_counter()
+    prepare_db(db)
+    sync_account = _optional("pipelines.sync", "sync_account")
+    run_transforms = _optional("pipelines.transform", "run_transforms")
+    load_leads = _optional("pipelines.load_leads", "load_leads")
+    push_leads = _optional("pipelines.push_leads", "push_leads")
+    with ExitStack() as stack:
+        state_dir = Path(tempfile.mkdtemp(prefix="hcp-demo-dlt-"))
+        stack.callback(shutil.rmtree, state_dir, ignore_errors=True)
+        with steps.step("Starting the sandbox (a local HCP with a seeded plumbing & HVAC shop)"):
+            settings = SandboxSettings(seed=seed, api_key=f"demo-{secrets.token_hex(12)}")
+            handle = stack.enter_context(run_sandbox(settings, host="127.0.0.1", port=0))
+            steps.say(f"{handle.base_url} · {settings.company_name} · seed {seed}")
+        account = Account(
+            name="default", api_key=handle.api_key, base_url=handle.base_url, rate_limit=0.0
+        )
+        stack.enter_context(_quiet_dlt())
+        _run_steps(
+            steps, result, account, db, state_dir,
+            sync_account, run_transforms, load_leads, push_leads, work,
+        )  # fmt: skip
+    result.seconds = time.perf_counter() - started
+    _summary(console, result)
+    return result
+
+
+def _sync(
+    steps: _Steps, sync_account: Callable[..., Any], account: Account, db: Path, state_dir: Path
+) -> Any:
+    res = sync_account(account, db, pipelines_dir=state_dir)
+    steps.say(res.message, "green" if res.ok else "yellow")
+    main = ("customers", "jobs", "estimates", "invoices", "leads")
+    read = [f"{t} {res.objects[t].rows:,}" for t in main if t in res.objects]
+    if read:
+        steps.say("rows read: " + " · ".join(read) + f" ({res.requests} requests)")
+    if not res.ok:
+        raise DemoError(f"the sync against the demo sandbox failed: {res.message}")
+    return res
+
+
+def _transform(steps: _Steps, run_transforms: Callable[..., Any], db: Path) -> None:
+    res = run_transforms(db, seeds={"marketing_spend": SPEND_CSV})
+    rows = {m.name.split(".")[1]: m.rows for m in res.models}
+    passed = sum(a.passed for a in res.audits)
+    steps.say(
+        f"{len(res.models)} models, {passed}/{len(res.audits)} audits passed; "
+        f"lead_source_performance {rows.get('lead_source_performance', 0):,} rows, "
+        f"lead_funnel {rows.get('lead_funnel', 0):,} rows"
+    )
+
+
+def _run_steps(
+    steps: _Steps,
+    result: DemoResult,
+    account: Account,
+    db: Path,
+    state_dir: Path,
+    sync_account: Callable[..., Any] | None,
+    run_transforms: Callable[..., Any] | None,
+    load_leads: Callable[..., Any] | None,
+    push_leads: Callable[..., Any] | None,
+    work: Path,
+) -> None:
+    with steps.step("Syncing HCP -> DuckDB (every object, dataset `hcp`)"):
+        if sync_account is None:
+            raise DemoError("this version has no sync (pipelines/sync.py): nothing to demo")
+        _sync(steps, sync_account, account, db, state_dir)
+
+    with steps.step("Building the analytics models (transforms/ -> schema `analytics`)"):
+        if run_transforms is None:
+            result.skipped.append("models: pipelines/transform.py is not in this version")
+        else:
+            _transform(steps, run_transforms, db)
+
+    with steps.step(f"Staging sample leads ({LEADS_CSV.name} -> staging.leads)"):
+        if load_leads is None:
+            result.skipped.append("lead load: pipelines/load_leads.py is not in this version")
+            steps.say("skipped: the lead load has not landed in this version", "yellow")
+        else:
+            from pipelines.routes import RouteBook
+
+            loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=RouteBook())
+            steps.say(f"{loaded.staged} staged, {loaded.failed} rejected with a reason")
+
+    with steps.step("Pushing the leads into HCP as customers (exactly once each)"):
+        if push_leads is None or load_leads is None:
+            result.skipped.append("lead push: push_leads() is not in this version")
+            steps.say("skipped: the lead push has not landed in this version", "yellow")
+        else:
+            from pipelines.routes import PushSettings, RouteBook
+
+            pushed = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
+            result.leads_pushed = pushed.sent + pushed.linked
+            steps.say(
+                f"{pushed.sent} sent, {pushed.linked} linked, {pushed.failed_permanent} failed "
+                f"({pushed.requests} requests)",
+                "green" if pushed.exit_code == 0 else "yellow",
+            )
+
+    with steps.step("Syncing again (brings the new customers back; incremental)"):
+        before = _count(db, "hcp.customers")
+        _sync(steps, sync_account, account, db, state_dir)
+        result.customers_back = _count(db, "hcp.customers") - before
+        steps.say(f"{result.customers_back} new customer(s) in hcp.customers")
+
+    with steps.step("Rebuilding the models with the pushed leads"):
+        if run_transforms is None:
+            steps.say("skipped (no models in this version)", "yellow")
+        else:
+            _transform(steps, run_transforms, db)
+
+    with steps.step("Writing the attribution report (HTML + PNG)"):
+        if run_transforms is None:
+            result.skipped.append("report: needs the models")
+            steps.say("skipped (no models in this version)", "yellow")
+        else:
+            from pipelines.report import attribution_report
+
+            report, written = attribution_report(
+                db, out=[work / f"{DEMO_REPORT}.html", work / f"{DEMO_REPORT}.png"]
+            )
+            result.reports = written
+            top = report.rows[0] if report.rows else None
+            if top is not None:
+                steps.say(
+                    f"{len(report.rows)} lead sources; top: {top.lead_source} "
+                    f"(${top.job_revenue:,.0f} revenue from {top.jobs_completed:,} completed jobs)"
+                )
+
+    with steps.step("Checking the queries of the summary"):
+        with connect(db, read_only=True) as con:
+            for _, sql in QUERIES:
+                con.execute(sql).fetchall()
+        steps.say(f"{len(QUERIES)} queries run as printed")
+
+
+def _count(db: Path, table: str) -> int:
+    with connect(db, read_only=True) as con:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _summary(console: Console, result: DemoResult) -> None:
+    console.rule("[bold]hcp demo: done")
+    console.print(f"Finished in [bold]{result.seconds:.0f}s[/].")
+    console.print(f"DuckDB file:  [bold]{escape(str(result.db_path))}[/]")
+    for path in result.reports:
+        console.print(f"Report:       [bold]{escape(str(path))}[/]")
+    for item in result.skipped:
+        console.print(f"[yellow]Skipped:[/] {escape(item)}")
+    console.print("\nThree queries to try (DuckDB CLI: `duckdb FILE`, or Python below):")
+    for title, sql in QUERIES:
+        console.print(f"\n[bold]-- {escape(title)}[/]")
+        console.print(escape(sql), highlight=False, soft_wrap=True)
+    console.print(
+        "\nFrom Python: "
+        f"[dim]python -c \"import duckdb; duckdb.connect('{escape(result.db_path.name)}', read_only=True)"
+        ".sql('SELECT * FROM analytics.lead_source_performance LIMIT 5').show()\"[/]"
+    )
+    console.print(
+        "Models and columns: docs/models.md · Your own HCP account: README, "
+        "'Use it with your HCP account'."
+    )
