@@ -1,23 +1,54 @@
-"""`staging.leads` -> HCP customers: dry-run planning (this module's first half).
+"""`staging.leads` -> HCP customers: the push state machine and its dry run.
 
-The plan is exactly what a push would do with each lead, computed by the same code the push
-uses: the payload it would send, the fields it would drop, or why it would fail the lead. A plan
-reads the outbox and nothing else: no request, no write, not even a migration.
+The dry run (`plan_push`) is exactly what a push would do with each lead, computed by the same
+mapping: the payload, the dropped fields, or why the lead would fail. It reads the outbox and
+nothing else: no request, no write, not even a migration.
+
+The push (`push_leads`) follows DESIGN.md's "Contract of the reverse step": a lead is claimed
+(`sending`, committed) before its POST, and a lead whose earlier POST went unanswered is looked
+up in HCP before it is ever sent again, so each valid lead becomes exactly one customer across
+lost answers and kill -9. It must never: send before the claim is committed, POST a lead with
+evidence of an unanswered request without looking it up first, or write the API key anywhere.
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
+import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from pipelines import config, staging
-from pipelines.routes import RouteBook, load_routes, normalise_column
+from pipelines.config import Account
+from pipelines.dblock import duckdb_lock
+from pipelines.routes import (
+    PushSettings,
+    RouteBook,
+    load_push_settings,
+    load_routes,
+    normalise_column,
+)
+from pipelines.staging import FAILED_PERMANENT, FAILED_RETRYABLE, LINKED, PENDING, SENDING, SENT
+from pipelines.verify import result_for_error, verify_account
 from pipelines.warehouse import connect
+from sources.housecallpro.client import HCPClient
+from sources.housecallpro.errors import (
+    AuthError,
+    DuplicateCustomer,
+    HCPError,
+    PermissionDenied,
+    TransportError,
+    ValidationError,
+)
 from sources.housecallpro.leads import InvalidLead, MappedLead, StagedLead, map_lead
 
 LEAD_COLUMNS = ("lead_id", "account", *staging.RAW_COLUMNS, "extra", "status", "attempts")
@@ -186,3 +217,684 @@ def plan_push(
             )
         )
     return plan
+
+
+# ====================================================================== the push (state machine)
+#
+# pending --claim--> sending --201--> sent
+#   claim = `sending` + attempts+1, committed BEFORE the POST, so a crash leaves evidence.
+#   Evidence of an unanswered POST is (a) a row left in `sending`, or (b) a `reconcile` row, or a
+#   `create` row without an HTTP status, in staging.lead_attempts. A lead with evidence is looked
+#   up in HCP (email, then phone) before it is ever POSTed again.
+# One writer: the calling thread owns the DuckDB connection; sender threads only do HTTP and
+# put attempt rows and outcomes on a queue.
+
+ATTEMPT_COLUMNS = (
+    "run_id",
+    "lead_id",
+    "account",
+    "attempted_at",
+    "kind",
+    "method",
+    "path",
+    "http_status",
+    "message",
+    "elapsed_ms",
+    "dropped_fields",
+)
+EVIDENCE_SQL = """
+    EXISTS (SELECT 1 FROM staging.lead_attempts a WHERE a.lead_id = staging.leads.lead_id
+            AND (a.kind = 'reconcile' OR (a.kind = 'create' AND a.http_status IS NULL)))
+"""
+MAX_ROUNDS = 3  # POSTs per lead per run when answers keep getting lost
+
+
+@dataclass
+class PushResult:
+    """What one push run did for one account; `pipelines/` and flows publish it as is."""
+
+    run_id: str
+    account: str
+    status: str = "ok"  # ok | stopped | error
+    exit_code: int = 0
+    message: str = ""
+    claimed: int = 0
+    sent: int = 0
+    linked: int = 0
+    reconciled: int = 0  # of `sent`: found by lookup after an unanswered request
+    failed_permanent: int = 0
+    failed_retryable: int = 0
+    requeued: int = 0
+    requests: int = 0
+    retries: int = 0
+    duration_s: float = 0.0
+    lead_sources_created: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            k: getattr(self, k)
+            for k in (
+                "claimed",
+                "sent",
+                "linked",
+                "reconciled",
+                "failed_permanent",
+                "failed_retryable",
+                "requeued",
+            )
+        }
+
+    @property
+    def leads_per_s(self) -> float:
+        done = self.sent + self.linked + self.failed_permanent + self.failed_retryable
+        return done / self.duration_s if self.duration_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "account": self.account,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            **self.counts,
+            "requests": self.requests,
+            "retries": self.retries,
+            "duration_s": round(self.duration_s, 3),
+            "lead_sources_created": self.lead_sources_created,
+        }
+
+
+@dataclass
+class _Task:
+    row: LeadRow
+    mapped: MappedLead
+    original_status: str  # what a requeue restores
+    reconcile_first: bool  # evidence of an unanswered POST: look up before sending
+    claimed: bool  # attempts was incremented by this run's claim
+
+
+@dataclass
+class _Outcome:
+    lead_id: str
+    status: str  # a staging status, or "requeue"
+    customer_id: str | None = None
+    reason: str | None = None
+    posts: int = 0  # POSTs made (the claim counted the first)
+    reconciled: bool = False
+    stop: Any = None  # a VerifyResult when HCP refused the key
+
+
+def find_customer(
+    client: HCPClient, email: str | None, phone: str | None, payload: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The HCP customer for a lead: by email (`GET /customers?q=`), else by mobile number.
+
+    Exact matches only: `q` is a substring search. The phone is searched only for a lead without
+    an email (a customer we created for a lead with an email has that email, so the email search
+    finds it), and a phone match must have no email and the same name, so a household sharing a
+    number is not taken for the lead.
+    """
+    if email:
+        found = [
+            c
+            for c in client.iter_items("/customers", {"q": email}, envelope_key="customers")
+            if (c.get("email") or "").strip().lower() == email
+        ]
+        if found:
+            return max(found, key=lambda c: str(c.get("created_at") or ""))
+    if phone and not email:
+        want = payload or {}
+
+        def same(c: dict[str, Any]) -> bool:
+            digits = "".join(ch for ch in str(c.get("mobile_number") or "") if ch.isdigit())
+            if digits[-10:] != phone[-10:] or (c.get("email") or "").strip():
+                return False
+            return all(
+                (c.get(k) or "").strip().lower() == (want.get(k) or "").strip().lower()
+                for k in ("first_name", "last_name")
+            )
+
+        found = [
+            c
+            for c in client.iter_items("/customers", {"q": phone}, envelope_key="customers")
+            if same(c)
+        ]
+        if found:
+            return max(found, key=lambda c: str(c.get("created_at") or ""))
+    return None
+
+
+class _LeadSources:
+    """Makes sure Lead Source strings exist in HCP: one GET per run, POST for missing ones."""
+
+    def __init__(self, client: HCPClient, context: threading.local) -> None:
+        self.client = client
+        self.context = context
+        self.names: dict[str, str] | None = None  # lower-case -> HCP's spelling
+        self.load_error: str | None = None
+        self.created: list[str] = []
+        self.failed: dict[str, str] = {}  # name -> why it could not be created
+
+    def _load(self) -> dict[str, str]:
+        if self.load_error is not None:
+            raise HCPError(self.load_error)
+        if self.names is None:
+            self.context.kind, self.context.lead_id = "lead_source", None
+            names: dict[str, str] = {}
+            try:
+                for item in self.client.iter_items("/lead_sources", envelope_key="lead_sources"):
+                    name = str(item.get("name") or "")
+                    names.setdefault(name.lower(), name)
+                    names[name] = name  # the exact spelling always maps to itself
+            except (AuthError, PermissionDenied):
+                raise
+            except HCPError as exc:
+                self.load_error = f"could not read HCP's lead sources: {exc}"
+                raise HCPError(self.load_error) from None
+            self.names = names
+        return self.names
+
+    def resolve(self, name: str) -> str:
+        """HCP's spelling of `name`, creating it when missing; `HCPError` when that fails."""
+        names = self._load()
+        if name in names:
+            return names[name]
+        if name.lower() in names:
+            # HCP refuses a second name differing only by case: use the existing spelling.
+            return names[name.lower()]
+        if name in self.failed:
+            raise HCPError(self.failed[name])
+        self.context.kind, self.context.lead_id = "lead_source", None
+        try:
+            self.client.post("/lead_sources", {"name": name})
+        except (AuthError, PermissionDenied):
+            raise
+        except HCPError as exc:
+            self.failed[name] = f"lead source {name!r} could not be created in HCP: {exc.message}"
+            raise HCPError(self.failed[name]) from None
+        names[name] = name
+        names.setdefault(name.lower(), name)
+        self.created.append(name)
+        return name
+
+
+class _Push:
+    """One run for one account: the claim loop, the sender pool, the single writer."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        client: HCPClient,
+        account: str,
+        routes: RouteBook,
+        settings: PushSettings,
+        route: str | None,
+        limit: int | None,
+        on_event: Callable[[str], None] | None,
+    ) -> None:
+        self.con = con
+        self.client = client
+        self.account = account
+        self.routes = routes
+        self.settings = settings
+        self.route = route
+        self.limit = limit
+        self.on_event = on_event or (lambda _m: None)
+        self.result = PushResult(run_id=str(uuid.uuid4()), account=account)
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.context = threading.local()
+        self.stop = threading.Event()
+        self.stop_result: Any = None
+        self.started = datetime.now(UTC)
+        self.workers = max(1, int(getattr(client, "concurrency", 4)))
+        self.batch = max(2 * self.workers, 8)
+        self.tasks: dict[str, _Task] = {}
+        self.lead_sources = _LeadSources(client, self.context)
+
+    # ------------------------------------------------------------ HTTP side (sender threads)
+
+    def on_response(
+        self, method: str, path: str, status: int | None, message: str, elapsed: float
+    ) -> None:
+        kind = getattr(self.context, "kind", None) or "other"
+        lead_id = getattr(self.context, "lead_id", None)
+        dropped = getattr(self.context, "dropped", None) if kind == "create" else None
+        row = (
+            self.result.run_id,
+            lead_id,
+            self.account,
+            datetime.now(UTC),
+            kind,
+            method,
+            path,
+            status,
+            message or None,
+            round(elapsed * 1000, 1),
+            dropped,
+        )
+        self.events.put(("attempt", row))
+
+    def _lookup(self, task: _Task, kind: str) -> dict[str, Any] | None:
+        self.context.kind = kind
+        m = task.mapped
+        return find_customer(self.client, m.email, m.phone, m.payload)
+
+    def send(self, task: _Task) -> None:
+        """Process one lead to an outcome; never raises (the outcome says what happened)."""
+        self.context.lead_id = task.row.lead.lead_id
+        self.context.dropped = "; ".join(task.mapped.dropped) or None
+        try:
+            outcome = self._send(task)
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the lead: keep it `sending`
+            outcome = _Outcome(
+                task.row.lead.lead_id,
+                SENDING,
+                reason=f"internal error ({type(exc).__name__}: {exc}); reconciled on the next run",
+            )
+        finally:
+            self.context.lead_id = None
+        self.events.put(("outcome", outcome))
+
+    def _send(self, task: _Task) -> _Outcome:
+        lead_id = task.row.lead.lead_id
+        unanswered = task.reconcile_first
+        posts = 0
+        last_reason = "no answer from HCP"
+        for _ in range(MAX_ROUNDS):
+            if self.stop.is_set():
+                return _Outcome(lead_id, "requeue", posts=posts)
+            if unanswered:
+                try:
+                    found = self._lookup(task, "reconcile")
+                except (AuthError, PermissionDenied) as exc:
+                    return self._stop(lead_id, exc, posts)
+                except HCPError as exc:
+                    return _Outcome(
+                        lead_id,
+                        FAILED_RETRYABLE,
+                        reason=f"could not look the customer up after an unanswered request: {exc}",
+                        posts=posts,
+                    )
+                if found:
+                    return _Outcome(
+                        lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True
+                    )
+            self.context.kind = "create"
+            posts += 1
+            try:
+                body = self.client.post("/customers", task.mapped.payload)
+            except DuplicateCustomer as exc:
+                return self._duplicate(task, exc, unanswered, posts)
+            except ValidationError as exc:
+                where = f" (field {exc.field})" if exc.field else ""
+                return _Outcome(
+                    lead_id,
+                    FAILED_PERMANENT,
+                    reason=f"HCP refused it: {exc.message}{where}",
+                    posts=posts,
+                )
+            except (AuthError, PermissionDenied) as exc:
+                return self._stop(lead_id, exc, posts - 1)  # HCP created nothing
+            except TransportError as exc:
+                if not exc.outcome_unknown:
+                    return _Outcome(
+                        lead_id,
+                        FAILED_RETRYABLE,
+                        reason=f"HCP unreachable: {exc.message}",
+                        posts=posts,
+                    )
+                unanswered, last_reason = True, exc.message
+                continue
+            except HCPError as exc:  # 429/5xx after the client's retries, 404, other
+                return _Outcome(lead_id, FAILED_RETRYABLE, reason=str(exc), posts=posts)
+            customer_id = body.get("id") if isinstance(body, dict) else None
+            if not customer_id:
+                return _Outcome(
+                    lead_id, SENT, None, reason="HCP answered without a customer id", posts=posts
+                )
+            return _Outcome(lead_id, SENT, str(customer_id), posts=posts)
+        return _Outcome(
+            lead_id,
+            FAILED_RETRYABLE,
+            reason=f"no answer after {MAX_ROUNDS} tries ({last_reason}); looked up first on the next run",
+            posts=posts,
+        )
+
+    def _duplicate(
+        self, task: _Task, exc: DuplicateCustomer, unanswered: bool, posts: int
+    ) -> _Outcome:
+        lead_id = task.row.lead.lead_id
+        if not unanswered and self.settings.on_duplicate == "fail":
+            return _Outcome(
+                lead_id, FAILED_PERMANENT, reason=f"duplicate customer: {exc.message}", posts=posts
+            )
+        kind = "reconcile" if unanswered else "link"
+        try:
+            found = self._lookup(task, kind)
+        except (AuthError, PermissionDenied) as err:
+            return self._stop(lead_id, err, posts)
+        except HCPError as err:
+            return _Outcome(
+                lead_id,
+                FAILED_RETRYABLE,
+                reason=f"duplicate customer, lookup failed: {err}",
+                posts=posts,
+            )
+        if unanswered:
+            if found:
+                return _Outcome(lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True)
+            return _Outcome(
+                lead_id,
+                FAILED_RETRYABLE,
+                reason="HCP says duplicate after an unanswered request, but no customer matches yet",
+                posts=posts,
+            )
+        if found:
+            return _Outcome(lead_id, LINKED, str(found.get("id")), posts=posts)
+        return _Outcome(
+            lead_id,
+            FAILED_PERMANENT,
+            reason=f"duplicate customer: {exc.message}; no exact match found to link",
+            posts=posts,
+        )
+
+    def _stop(self, lead_id: str, exc: HCPError, posts: int) -> _Outcome:
+        self.stop.set()
+        return _Outcome(
+            lead_id, "requeue", posts=posts, stop=result_for_error(exc, self.client.base_url)
+        )
+
+    # ------------------------------------------------------------ DuckDB side (this thread)
+
+    def _select(
+        self, condition: str, params: list[Any], limit: int | None
+    ) -> list[tuple[LeadRow, bool]]:
+        sql = (
+            f"SELECT {', '.join(LEAD_COLUMNS)}, {EVIDENCE_SQL} AS evidence FROM staging.leads "
+            f"WHERE coalesce(account, 'default') = ? AND {condition}"
+        )
+        args: list[Any] = [self.account, *params]
+        if self.route is not None:
+            sql += " AND coalesce(nullif(trim(route), ''), ?) = ?"
+            args += [self.routes.default_route, self.route]
+        sql += " ORDER BY created_at, lead_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [(_row_to_lead(r[:-1]), bool(r[-1])) for r in self.con.execute(sql, args).fetchall()]
+
+    def _prepare(self, row: LeadRow, evidence: bool, claimed: bool) -> _Task | _Outcome:
+        """Map a lead and make sure its Lead Source exists; an outcome when it cannot be sent."""
+        lead_id = row.lead.lead_id
+        try:
+            mapped = map_row(row, self.routes)
+        except InvalidLead as exc:
+            return _Outcome(lead_id, FAILED_PERMANENT, reason=exc.reason)
+        source = mapped.payload.get("lead_source")
+        if source:
+            try:
+                actual = self.lead_sources.resolve(str(source))
+            except (AuthError, PermissionDenied) as exc:
+                return self._stop(lead_id, exc, 0)
+            except HCPError as exc:
+                return _Outcome(lead_id, FAILED_RETRYABLE, reason=str(exc))
+            if actual != source:
+                mapped = replace(mapped, payload={**mapped.payload, "lead_source": actual})
+        return _Task(row, mapped, row.status, evidence, claimed)
+
+    def _claim(self, n: int) -> tuple[list[_Task], int]:
+        """Claim up to `n` leads: `sending` + attempts, committed before any of them is sent.
+
+        Returns the tasks to send and how many leads were taken (some fail before sending).
+        """
+        rows = self._select(
+            "(status IS NULL OR status = 'pending' OR (status = 'failed_retryable' AND updated_at < ?))",
+            [self.started],
+            n,
+        )
+        tasks: list[_Task] = []
+        outcomes: list[_Outcome] = []
+        for row, evidence in rows:
+            if self.stop.is_set():
+                break  # HCP refused the key while preparing: leave the rest untouched
+            if row.attempts >= self.settings.max_attempts:
+                reason = f"gave up after {row.attempts} attempts"
+                outcomes.append(_Outcome(row.lead.lead_id, FAILED_PERMANENT, reason=reason))
+                continue
+            prepared = self._prepare(row, evidence, claimed=True)
+            if isinstance(prepared, _Task):
+                tasks.append(prepared)
+            else:
+                outcomes.append(prepared)
+        self.con.execute("BEGIN TRANSACTION")
+        for t in tasks:
+            self.con.execute(
+                "UPDATE staging.leads SET status = 'sending', attempts = coalesce(attempts, 0) + 1, "
+                "error_reason = NULL, updated_at = current_timestamp WHERE lead_id = ?",
+                [t.row.lead.lead_id],
+            )
+        for o in outcomes:  # leads settled before sending (invalid, gave up, no lead source)
+            self._apply_outcome(o)
+        self.con.execute("COMMIT")
+        for t in tasks:
+            self.tasks[t.row.lead.lead_id] = t
+        self.result.claimed += len(tasks) + len(outcomes)
+        return tasks, len(rows)
+
+    def _flush(self, block: float) -> int:
+        """Apply queued attempt rows and outcomes in one transaction; return outcomes applied."""
+        items: list[tuple[str, Any]] = []
+        try:
+            items.append(self.events.get(timeout=block) if block > 0 else self.events.get_nowait())
+            while True:
+                items.append(self.events.get_nowait())
+        except queue.Empty:
+            pass
+        if not items:
+            return 0
+        attempts = [payload for kind, payload in items if kind == "attempt"]
+        outcomes = [payload for kind, payload in items if kind == "outcome"]
+        self.con.execute("BEGIN TRANSACTION")
+        if attempts:
+            cols = ", ".join(ATTEMPT_COLUMNS)
+            marks = ", ".join("?" for _ in ATTEMPT_COLUMNS)
+            self.con.executemany(
+                f"INSERT INTO staging.lead_attempts ({cols}) VALUES ({marks})", attempts
+            )
+        for outcome in outcomes:
+            task = self.tasks.pop(outcome.lead_id, None)
+            self._apply_outcome(outcome, task)
+        self.con.execute("COMMIT")
+        return len(outcomes)
+
+    def _apply_outcome(self, o: _Outcome, task: _Task | None = None) -> None:
+        """Write one lead's outcome (inside the caller's transaction) and count it."""
+        r = self.result
+        if o.stop is not None and self.stop_result is None:
+            self.stop_result = o.stop
+        extra_posts = max(0, o.posts - 1) if task and task.claimed else o.posts
+        status, reason = o.status, o.reason
+        if status == "requeue":
+            r.requeued += 1
+            restore = task.original_status if task else PENDING
+            restore = SENDING if restore == SENDING else PENDING
+            undo = 1 if task and task.claimed and o.posts == 0 else 0
+            self.con.execute(
+                "UPDATE staging.leads SET status = ?, attempts = attempts - ? + ?, "
+                "updated_at = current_timestamp WHERE lead_id = ?",
+                [restore, undo, extra_posts if o.posts else 0, o.lead_id],
+            )
+            return
+        if status == FAILED_RETRYABLE and task is not None:
+            total = task.row.attempts + (1 if task.claimed else 0) + extra_posts
+            if total >= self.settings.max_attempts:
+                status, reason = FAILED_PERMANENT, f"gave up after {total} attempts: {reason}"
+        if status == SENT:
+            r.sent += 1
+            r.reconciled += int(o.reconciled)
+        elif status == LINKED:
+            r.linked += 1
+        elif status == FAILED_PERMANENT:
+            r.failed_permanent += 1
+        elif status == FAILED_RETRYABLE:
+            r.failed_retryable += 1
+        self.con.execute(
+            "UPDATE staging.leads SET status = ?, hcp_customer_id = coalesce(?, hcp_customer_id), "
+            "error_reason = ?, attempts = coalesce(attempts, 0) + ?, updated_at = current_timestamp "
+            "WHERE lead_id = ?",
+            [status, o.customer_id, reason, extra_posts, o.lead_id],
+        )
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> PushResult:
+        r = self.result
+        self.con.execute(
+            "INSERT INTO staging.push_runs (run_id, account, started_at, status) VALUES (?, ?, ?, 'running')",
+            [r.run_id, self.account, self.started],
+        )
+        before = self.client.stats.snapshot()
+        clock = time.perf_counter()
+        previous_hook = self.client.on_response
+        self.client.on_response = self.on_response
+        try:
+            self._run()
+        except Exception as exc:
+            r.status, r.exit_code, r.message = "error", 1, f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.client.on_response = previous_hook
+            after = self.client.stats.snapshot()
+            r.requests = after["requests"] - before["requests"]
+            r.retries = after["retries"] - before["retries"]
+            r.duration_s = time.perf_counter() - clock
+            r.lead_sources_created = list(self.lead_sources.created)
+            self._flush(0)
+            self._finish()
+        return r
+
+    def _run(self) -> None:
+        r = self.result
+        self.context.kind, self.context.lead_id = "verify", None
+        verdict = verify_account(self.client)
+        self._flush(0)
+        if not verdict.ok:
+            r.status, r.exit_code, r.message = "stopped", verdict.exit_code, verdict.message
+            return
+        self.on_event(f"{self.account}: {verdict.message}")
+        leftovers = self._select("status = 'sending'", [], None)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="hcp-push") as pool:
+            inflight = 0
+            for row, _evidence in leftovers:  # first thing: reconcile what a killed run left
+                prepared = self._prepare(row, True, claimed=False)
+                if isinstance(prepared, _Outcome):
+                    if prepared.status == "requeue":  # stopping: it stays `sending` for next time
+                        self.stop_result = self.stop_result or prepared.stop
+                        break
+                    self._apply_outcome(prepared)
+                    continue
+                self.tasks[row.lead.lead_id] = prepared
+                pool.submit(self.send, prepared)
+                inflight += 1
+            if leftovers:
+                self.on_event(
+                    f"{self.account}: reconciling {len(leftovers)} lead(s) left in 'sending'"
+                )
+            budget = self.limit
+            exhausted = False
+            while True:
+                if not self.stop.is_set() and not exhausted and inflight <= self.workers:
+                    want = self.batch if budget is None else min(self.batch, budget)
+                    tasks, taken = self._claim(want) if want > 0 else ([], 0)
+                    exhausted = taken == 0
+                    if budget is not None:
+                        budget -= taken
+                    for task in tasks:
+                        pool.submit(self.send, task)
+                        inflight += 1
+                if inflight == 0 and (exhausted or self.stop.is_set()):
+                    break
+                inflight -= self._flush(0.05 if inflight else 0)
+        if self.stop_result is not None:
+            r.status, r.exit_code, r.message = (
+                "stopped",
+                self.stop_result.exit_code,
+                self.stop_result.message,
+            )
+
+    def _finish(self) -> None:
+        r = self.result
+        self.con.execute(
+            """
+            UPDATE staging.push_runs SET finished_at = current_timestamp, status = ?, claimed = ?,
+                sent = ?, linked = ?, reconciled = ?, failed_permanent = ?, failed_retryable = ?,
+                requeued = ?, requests = ?, duration_s = ?, exit_code = ?, error = ?
+            WHERE run_id = ?
+            """,
+            [
+                r.status,
+                r.claimed,
+                r.sent,
+                r.linked,
+                r.reconciled,
+                r.failed_permanent,
+                r.failed_retryable,
+                r.requeued,
+                r.requests,
+                round(r.duration_s, 3),
+                r.exit_code,
+                r.message if r.status != "ok" else None,
+                r.run_id,
+            ],
+        )
+
+
+def push_leads(
+    account: Account | str = "default",
+    *,
+    db_path: str | Path | None = None,
+    limit: int | None = None,
+    route: str | None = None,
+    routes: RouteBook | None = None,
+    settings: PushSettings | None = None,
+    client: HCPClient | None = None,
+    on_event: Callable[[str], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> PushResult:
+    """Push one account's claimable leads to HCP as customers, exactly once each.
+
+    Verifies the key, reconciles leads a killed run left in `sending`, ensures Lead Sources,
+    claims `pending` / `failed_retryable` leads and sends them on `client.concurrency` threads
+    paced by the client's rate limiter. Holds the DuckDB lock for the whole run. A 401/403
+    stops the run (`result.exit_code` 2/3, verify's message); the leads stay `pending`.
+    `client` is built from the account's config unless given (tests, benchmarks).
+    """
+    acct = account if isinstance(account, Account) else None
+    name = acct.name if acct else str(account)
+    routes = routes or load_routes()
+    settings = settings or load_push_settings()
+    own_client = client is None
+    if client is None:
+        acct = acct or config.load_account(name)
+        client = HCPClient.from_account(acct)
+    db = config.db_path(db_path)
+    try:
+        with duckdb_lock(db, on_wait=on_wait), connect(db, on_wait=on_wait) as con:
+            staging.ensure_schema(con)
+            return _Push(con, client, name, routes, settings, route, limit, on_event).run()
+    finally:
+        if own_client:
+            client.close()
+
+
+def accounts_with_pending(db_path: str | Path | None = None) -> dict[str, int]:
+    """Claimable leads per account, to tell the user about accounts that have no key."""
+    with connect(config.db_path(db_path), read_only=True) as con:
+        if not staging.schema_exists(con):
+            return {}
+        rows = con.execute(
+            f"SELECT coalesce(account, 'default'), count(*) FROM staging.leads "
+            f"WHERE {staging.CLAIMABLE_SQL} OR status = 'sending' GROUP BY 1"
+        ).fetchall()
+    return {str(a): int(n) for a, n in rows}

@@ -15,13 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines import config
-from pipelines.commands._pending import not_yet
-from pipelines.config import ConfigError
+from pipelines.config import ConfigError, load_accounts
 from pipelines.dblock import LockTimeout
 from pipelines.lead_status import lead_status, retry_leads
 from pipelines.load_leads import LoadError, load_leads
-from pipelines.push_leads import PushPlan, plan_push
-from pipelines.routes import load_routes
+from pipelines.push_leads import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
+from pipelines.routes import load_push_settings, load_routes
+from pipelines.test_lead import send_test_lead
+from sources.housecallpro.client import HCPClient
 
 leads_app = typer.Typer(
     help="The lead outbox: load, push, test, status, retry.", no_args_is_help=True
@@ -153,24 +154,94 @@ def push_command(
         raise _fail(str(exc)) from None
     except KeyError as exc:
         raise _fail(exc.args[0]) from None
-    if not dry_run:
-        not_yet("leads push (sending)", 8)
+    if dry_run:
+        try:
+            plan = plan_push(
+                db, account=account, route=route, limit=limit, routes=routes, on_wait=_wait
+            )
+        except LockTimeout as exc:
+            raise _fail(str(exc)) from None
+        if as_json:
+            print(json.dumps([p.as_dict() for p in plan.leads], ensure_ascii=False, indent=2))
+        else:
+            _print_plan(plan)
+        return
     try:
-        plan = plan_push(
-            db, account=account, route=route, limit=limit, routes=routes, on_wait=_wait
-        )
-    except LockTimeout as exc:
+        accounts = load_accounts(account)
+        settings = load_push_settings()
+    except ConfigError as exc:
         raise _fail(str(exc)) from None
+    results: list[PushResult] = []
+    for acct in accounts:
+        try:
+            result = push_leads(
+                acct,
+                db_path=db,
+                limit=limit,
+                route=route,
+                routes=routes,
+                settings=settings,
+                on_event=None if as_json else lambda m: err.print(escape(m)),
+                on_wait=_wait,
+            )
+        except LockTimeout as exc:
+            raise _fail(str(exc)) from None
+        results.append(result)
+        if not as_json:
+            _print_push(result)
+        if result.exit_code:
+            break  # a refused key stops the command (verify's exit code)
     if as_json:
-        print(json.dumps([p.as_dict() for p in plan.leads], ensure_ascii=False, indent=2))
-    else:
-        _print_plan(plan)
+        print(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
+    elif account is None:
+        configured = {a.name for a in accounts}
+        for name, n in sorted(accounts_with_pending(db).items()):
+            if name not in configured:
+                err.print(
+                    f"[yellow]{n} lead(s) for account {escape(name)!r} wait: no key is configured for it.[/]"
+                )
+    code = next((r.exit_code for r in results if r.exit_code), 0)
+    if code:
+        raise typer.Exit(code)
+
+
+def _print_push(r: PushResult) -> None:
+    if r.status == "stopped" and not r.claimed:
+        err.print(f"[red]{escape(r.account)}: {escape(r.message)}[/]")
+        return
+    colour = "green" if r.status == "ok" else "red"
+    out.print(
+        f"[{colour}]{escape(r.account)}[/]: claimed {r.claimed} -> sent {r.sent}"
+        f" ({r.reconciled} reconciled), linked {r.linked}, failed_permanent {r.failed_permanent}, "
+        f"failed_retryable {r.failed_retryable}, requeued {r.requeued}; {r.requests} requests in "
+        f"{r.duration_s:.1f}s ({r.leads_per_s:.1f} leads/s)"
+    )
+    if r.lead_sources_created:
+        out.print(f"Lead sources created in HCP: {escape(', '.join(r.lead_sources_created))}")
+    if r.status != "ok":
+        err.print(f"[red]{escape(r.message)}[/]")
+    if r.failed_permanent or r.failed_retryable:
+        out.print(
+            "Why: `hcp leads status`, or SELECT lead_id, error_reason FROM staging.leads WHERE status LIKE 'failed%'"
+        )
 
 
 @leads_app.command("test")
-def test_command() -> None:
+def test_command(
+    account: Annotated[
+        str, typer.Option("--account", help="HCP account to send it to.")
+    ] = "default",
+) -> None:
     """Send HCP's test lead ("Test Lead", test+hcp-sync@example.com) as a customer; not staged."""
-    not_yet("leads test", 8)
+    try:
+        [acct] = load_accounts(account)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    with HCPClient.from_account(acct) as client:
+        result = send_test_lead(client)
+    if result.exit_code:
+        raise _fail(result.message, result.exit_code)
+    out.print(f"[green]{escape(result.message)}[/]")
 
 
 def _print_status(report: Any) -> None:
