@@ -1,0 +1,104 @@
+"""`hcp report attribution`: the files are written, non-empty, and name every lead source."""
+
+from __future__ import annotations
+
+import csv
+import html as html_lib
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.config import Account
+from pipelines.report import ReportError, attribution_report, load_report
+from pipelines.sync import sync_account
+from pipelines.transform import run_transforms
+from sandbox.server import SandboxHandle
+
+SPEND = Path(__file__).resolve().parents[1] / "pipelines" / "demo_data" / "marketing_spend.csv"
+
+
+@pytest.fixture(scope="module")
+def modelled(tmp_path_factory: pytest.TempPathFactory, _sandbox_session: SandboxHandle) -> Path:
+    handle = _sandbox_session
+    handle.state.reset()
+    db = tmp_path_factory.mktemp("report") / "report.duckdb"
+    account = Account("default", handle.api_key, handle.base_url, rate_limit=0.0)
+    assert sync_account(account, db, pipelines_dir=db.parent / "dlt").ok
+    run_transforms(db, seeds={"marketing_spend": SPEND})
+    return db
+
+
+@pytest.fixture
+def db(modelled: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "hcp.duckdb"
+    shutil.copy(modelled, path)
+    return path
+
+
+def _sources(db: Path) -> set[str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            r[0]
+            for r in con.execute("SELECT DISTINCT lead_source FROM analytics.customers").fetchall()
+        }
+
+
+def test_html_png_csv_written_and_name_every_lead_source(db: Path, tmp_path: Path) -> None:
+    outs = [tmp_path / "r.html", tmp_path / "r.png", tmp_path / "sub" / "r.csv"]
+    report, written = attribution_report(db, out=outs)
+    assert written == outs
+    sources = _sources(db)
+    assert len(sources) > 10 and "No lead source" in sources
+    html = outs[0].read_text()
+    png = outs[1].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
+    with outs[2].open() as handle:
+        rows = list(csv.DictReader(handle))
+    for source in sources:
+        assert html_lib.escape(source) in html, source
+    assert {r["lead_source"] for r in rows} == sources
+    assert "<svg" in html and "http" not in html.split("<svg", 1)[0].lower().replace(
+        "http://www.w3.org", ""
+    )
+    # figures agree with the model, and the CSV is exact
+    with duckdb.connect(str(db), read_only=True) as con:
+        revenue = con.execute(
+            "SELECT sum(job_revenue) FROM analytics.lead_source_performance"
+        ).fetchone()[0]
+    assert sum(Decimal(r["job_revenue"]) for r in rows) == revenue == report.total.job_revenue
+    assert report.has_spend and report.total.roi is not None
+
+
+def test_since_keeps_later_cohorts_only(db: Path) -> None:
+    everything = load_report(db)
+    recent = load_report(db, since=date(2026, 6, 15))
+    assert recent.first_month is not None and recent.first_month.isoformat() == "2026-06-01"
+    assert 0 < recent.total.new_customers < everything.total.new_customers
+
+
+def test_cli_prints_table_and_writes_files(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli.csv"
+    result = CliRunner().invoke(
+        app, ["report", "attribution", "--db", str(db), "--since", "2026-01", "--out", str(out)],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Lead-source attribution" in result.output and "All lead sources" in result.output
+    assert out.stat().st_size > 0
+
+
+def test_clear_errors(db: Path, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="unknown report format"):
+        attribution_report(db, out=tmp_path / "r.pdf")
+    bare = tmp_path / "bare.duckdb"
+    duckdb.connect(str(bare)).close()
+    with pytest.raises(ReportError, match="hcp transform"):
+        load_report(bare)
+    result = CliRunner().invoke(app, ["report", "attribution", "--db", str(bare)])
+    assert result.exit_code == 1 and "hcp transform" in result.output
