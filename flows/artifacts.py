@@ -52,12 +52,19 @@ class AccountFigures:
 
 @dataclass(frozen=True)
 class PushFigures:
-    """One push run: leads per outcome, requests, and the failure share the threshold checks."""
+    """One account's push: leads per outcome (disjoint), requests, duration, why it stopped."""
 
+    account: str
     outcomes: Mapping[str, int] = field(default_factory=dict)
+    reconciled: int = 0
+    """Of `sent`: found by lookup after an unanswered request (not sent twice)."""
     requests: int = 0
     seconds: float = 0.0
     error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
     @property
     def leads(self) -> int:
@@ -67,10 +74,12 @@ class PushFigures:
     def failed(self) -> int:
         return sum(n for outcome, n in self.outcomes.items() if outcome.startswith("failed"))
 
-    @property
-    def failed_share(self) -> float:
-        """Failed leads / leads handled in this run; 0 when the run had nothing to do."""
-        return self.failed / self.leads if self.leads else 0.0
+
+def failed_share(pushes: Sequence[PushFigures]) -> tuple[int, int, float]:
+    """(failed, handled, failed / handled) over all accounts of a run; share 0 with nothing done."""
+    failed = sum(p.failed for p in pushes)
+    handled = sum(p.leads for p in pushes)
+    return failed, handled, (failed / handled if handled else 0.0)
 
 
 def _cell(text: str | None) -> str:
@@ -117,22 +126,28 @@ def sync_markdown(
     return "\n".join(lines) + "\n"
 
 
-def push_markdown(figures: PushFigures, max_failed_share: float) -> str:
-    """The push run's artifact: leads per outcome, requests, duration, failure share vs threshold."""
-    verdict = "over" if figures.failed_share > max_failed_share else "within"
+def push_markdown(pushes: Sequence[PushFigures], seconds: float, max_failed_share: float) -> str:
+    """The push run's artifact: leads per outcome per account, requests, duration, failure share."""
+    failed, handled, share = failed_share(pushes)
+    verdict = "over" if share > max_failed_share else "within"
+    outcomes = sorted({o for p in pushes for o in p.outcomes})
     lines = [
         "# HCP lead push",
         "",
-        f"- leads handled: {figures.leads}",
-        f"- requests: {figures.requests}",
-        f"- duration: {figures.seconds:.1f} s",
-        f"- failed share: {figures.failed_share:.1%} ({verdict} the threshold of "
-        f"{max_failed_share:.1%})",
+        f"- leads handled: {handled}",
+        f"- failed: {failed} ({share:.1%}, {verdict} the threshold of {max_failed_share:.1%})",
+        f"- requests: {sum(p.requests for p in pushes)}",
+        f"- duration: {seconds:.1f} s",
+        "",
+        "| account | " + " | ".join(outcomes) + " | reconciled | requests | seconds | stopped |",
+        "| --- | " + " | ".join("---:" for _ in outcomes) + " | ---: | ---: | ---: | --- |",
     ]
-    if figures.error:
-        lines.append(f"- stopped: {_cell(figures.error)}")
-    lines += ["", "| outcome | leads |", "| --- | ---: |"]
-    lines += [f"| {outcome} | {n} |" for outcome, n in sorted(figures.outcomes.items())]
+    for p in pushes:
+        counts = " | ".join(str(p.outcomes.get(o, 0)) for o in outcomes)
+        lines.append(
+            f"| {p.account} | {counts} | {p.reconciled} | {p.requests} | {p.seconds:.1f} | "
+            f"{_cell(p.error)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
