@@ -204,3 +204,31 @@ def test_docs_describe_every_model_and_column() -> None:
         section = doc.split(f"`{m.name}`", 1)[1]
         for column in m.columns:
             assert re.search(rf"`{column}`", section), (m.name, column)
+
+
+def test_discounts_from_line_items_when_an_invoice_lists_none(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    _minimal_warehouse(db)
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "CREATE TABLE hcp.invoices AS SELECT * FROM (VALUES "
+            "('inv_1', 'job_1', 'paid', 'd1'), ('inv_3', 'job_3', 'paid', 'd3')"
+            ") AS t(id, job_id, status, _dlt_id)"
+        )
+        con.execute(
+            "CREATE TABLE hcp.invoices__discounts AS SELECT 'd1' AS _dlt_parent_id, 1000 AS amount"
+        )
+        con.execute(
+            "CREATE TABLE hcp.invoices__items AS SELECT * FROM (VALUES "
+            "('d1', 'fixed discount', -700), "  # inv_1 lists discounts[]: its items do not count
+            "('d3', 'labor', 10000), ('d3', 'percent discount', -500)"
+            ") AS t(_dlt_parent_id, type, amount)"
+        )
+    run_transforms(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        revenue = dict(con.execute("SELECT job_id, job_revenue FROM analytics.jobs").fetchall())
+    assert revenue == {
+        "job_1": Decimal("113.45"),
+        "job_2": Decimal("0.00"),
+        "job_3": Decimal("95.00"),
+    }

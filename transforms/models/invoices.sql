@@ -3,7 +3,7 @@ MODEL (
   kind FULL,
   grain (account, invoice_id),
   owner analytics,
-  description 'HCP invoices in dollars, with their discounts and the payments actually collected (refunds netted) rolled up from the invoices__discounts and invoices__payments child tables.',
+  description 'HCP invoices in dollars, with their discounts (discounts[], else discount line items) and the payments actually collected (refunds netted) rolled up from the invoices__discounts, invoices__items and invoices__payments child tables.',
   column_descriptions (
     account = 'HCP account name (default with one key)',
     invoice_id = 'HCP invoice id',
@@ -12,7 +12,7 @@ MODEL (
     status = 'open, pending_payment, paid, voided, uncollectible or canceled',
     is_void = 'true for voided and canceled invoices (their discounts do not count)',
     subtotal = 'line items before discounts and tax, dollars',
-    discount_amount = 'sum of discounts[], dollars',
+    discount_amount = 'sum of discounts[] (or, when it is empty, of discount line items), dollars',
     amount = 'invoice total (after discounts, with tax), dollars',
     due_amount = 'still due, dollars',
     amount_paid = 'payments with status succeeded or paid, refunds subtracted, dollars',
@@ -34,10 +34,24 @@ WITH inv AS (
     invoice_date TIMESTAMPTZ, paid_at TIMESTAMPTZ
   )
 ),
-discounts AS (
-  SELECT _dlt_parent_id, sum(amount) AS cents
+listed_discounts AS (
+  SELECT _dlt_parent_id, sum(abs(amount)) AS cents
   FROM @source(hcp.invoices__discounts, _dlt_parent_id VARCHAR, amount BIGINT)
   GROUP BY 1
+),
+item_discounts AS (
+  -- Some invoices carry discounts as line items (kind "fixed discount" / "percent discount")
+  -- instead of discounts[]; used only when discounts[] is empty, so nothing counts twice.
+  SELECT _dlt_parent_id, sum(abs(amount)) AS cents
+  FROM @source(hcp.invoices__items, _dlt_parent_id VARCHAR, type VARCHAR, amount BIGINT)
+  WHERE lower(type) IN ('fixed discount', 'percent discount')
+  GROUP BY 1
+),
+discounts AS (
+  SELECT i._dlt_id AS _dlt_parent_id, coalesce(l.cents, d.cents) AS cents
+  FROM inv AS i
+  LEFT JOIN listed_discounts AS l ON l._dlt_parent_id = i._dlt_id
+  LEFT JOIN item_discounts AS d ON d._dlt_parent_id = i._dlt_id
 ),
 payments AS (
   -- HCP records a refund as a payment of category "refund" (the sandbox: a positive amount);
