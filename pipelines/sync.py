@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -246,6 +247,7 @@ def _run(
     )
     step_error: str | None = None
     try:
+        _drop_duplicate_extracted(pipeline)
         if pipeline.has_pending_data:
             # a run killed between extract and load left a package: load it first, so its
             # cursors and rows land together before we read on from them
@@ -271,6 +273,23 @@ def _run(
         step_error = f"{exc.step} step failed: {exc.exception}"
         log.error("sync of %s failed: %s", result.account, step_error)
     _collect(result, tracker, counter, selected, step_error)
+
+
+def _drop_duplicate_extracted(pipeline: dlt.Pipeline) -> None:
+    """Undo the one crash window of dlt's normalize step that a rerun cannot get past.
+
+    Normalize ends by renaming `load/new/<id>` to `load/normalized/<id>` (atomic) and then
+    deleting `normalize/extracted/<id>`. A SIGKILL between the two leaves both; the rerun then
+    normalizes the extracted copy again and fails with "Directory not empty" on the rename. The
+    normalized copy is complete, so the extracted duplicate is dropped.
+    """
+    work = Path(pipeline.working_dir)
+    for extracted in (work / "normalize" / "extracted").glob("*"):
+        if any(
+            (work / "load" / done / extracted.name).exists() for done in ("normalized", "loaded")
+        ):
+            log.warning("dropping extracted package %s: already normalized", extracted.name)
+            shutil.rmtree(extracted)
 
 
 def _collect(

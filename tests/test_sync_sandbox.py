@@ -1,0 +1,251 @@
+"""`sync_account` / `hcp sync` end to end against the local HCP sandbox.
+
+What a user relies on: every object lands with the sandbox's counts; a no-change rerun costs the
+API minimum and changes nothing; edits and inserts made through the admin API arrive in place;
+faults (429 + Retry-After, 5xx, timeouts, dropped connections) and a SIGKILL mid-run leave the
+warehouse exactly as a clean run would.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipelines.config import Account
+from pipelines.sync import _destination_key, pipelines_dir_for, sync_account
+from sandbox.server import SandboxHandle, run_sandbox
+from sandbox.settings import SandboxSettings
+from sources.housecallpro.settings import INCREMENTAL_TABLES, OBJECTS
+from tests.plugins.sandbox_fixtures import sandbox_dataset
+
+pytestmark = pytest.mark.slow
+
+SCALE = 0.2  # ~1,500 records: every object and child table present, a full sync in seconds
+
+
+def account(sb: SandboxHandle, **kw: Any) -> Account:
+    return Account("default", sb.api_key, sb.base_url, rate_limit=0, concurrency=4, **kw)
+
+
+def expected_counts(sb: SandboxHandle) -> dict[str, int]:
+    """Ground truth: what the sandbox serves (routes: the day HCP lists by default)."""
+    store = sb.state.store
+    out = {o.table: len(store.all(o.table)) for o in OBJECTS if o.table not in ("company",)}
+    out["routes"] = sum(1 for r in store.all("routes") if r["date"] == store.today())
+    out["company"] = 1
+    return out
+
+
+def minimum_requests(sb: SandboxHandle, *, first_run: bool) -> int:
+    """The fewest requests HCP's API allows for a sync (HCP_API.md §3, §5)."""
+    counts = expected_counts(sb)
+    cats = counts["material_categories"]
+    total = 1  # /company: the key check, whose body is the company row
+    for obj in OBJECTS:
+        n = counts[obj.table]
+        if obj.table == "company":
+            continue
+        if obj.strategy == "incremental" and not first_run:
+            total += 1
+        elif obj.strategy == "tree":
+            total += 1 + cats  # root level + each category's children (leaves answer empty)
+        elif obj.strategy == "per_parent":
+            total += cats  # materials need material_category_uuid
+        else:
+            total += max(1, math.ceil(n / obj.page_size))
+    return total
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'hcp' and table_name not like '_dlt%'"
+            ).fetchall()
+        ]
+        return {n: con.execute(f'select count(*) from hcp."{n}"').fetchone()[0] for n in names}
+    finally:
+        con.close()
+
+
+def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every `hcp` table, without dlt's load bookkeeping, in a stable order."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'hcp' and table_name not like '_dlt%' order by 1"
+            ).fetchall()
+        ]
+        for table in tables:
+            cols = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns where table_schema='hcp' "
+                    "and table_name = ? and column_name not like '_dlt%' order by column_name",
+                    [table],
+                ).fetchall()
+            ]
+            select = ", ".join(f'"{c}"' for c in cols)
+            out[table] = con.execute(f'select {select} from hcp."{table}" order by all').fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def assert_same_warehouse(a: Path, b: Path) -> None:
+    left, right = snapshot(a), snapshot(b)
+    assert sorted(left) == sorted(right)
+    for table in left:
+        assert left[table] == right[table], f"table {table} differs"
+
+
+def test_full_sync_then_no_change_then_edits(sandbox_factory, tmp_path: Path):
+    sb = sandbox_factory(scale=SCALE)
+    acct = account(sb)
+    db = tmp_path / "w.duckdb"
+
+    first = sync_account(acct, db)
+    assert first.ok, first.message
+    got = table_counts(db)
+    want = expected_counts(sb)
+    for table, n in want.items():
+        assert got.get(table) == n, table
+    for child in ("customers__addresses", "jobs__schedule__appointments", "estimates__options"):
+        assert got[child] > 0, child
+    assert sb.admin.counters()["total_requests"] == minimum_requests(sb, first_run=True)
+
+    sb.admin.reset_counters()
+    again = sync_account(acct, db)
+    assert again.ok, again.message
+    assert table_counts(db) == got
+    counters = sb.admin.counters()
+    assert counters["total_requests"] == minimum_requests(sb, first_run=False)
+    for table in INCREMENTAL_TABLES:
+        assert again.objects[table].requests == 1, table
+
+    # an edit (bumps updated_at) lands in place; a new record appears
+    customer = sb.admin.records("customers")[5]
+    sb.admin.update("customers", customer["id"], {"first_name": "Renamed"})
+    job = sb.admin.records("jobs")[7]
+    sb.admin.update("jobs", job["id"], {"description": "Edited through the admin API"})
+    added = sb.admin.add("customers", {"first_name": "Newcomer", "email": "new@example.com"})
+    third = sync_account(acct, db)
+    assert third.ok, third.message
+    after = table_counts(db)
+    assert after["customers"] == got["customers"] + 1
+    assert after["jobs"] == got["jobs"]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute(
+            "select first_name from hcp.customers where id = ?", [customer["id"]]
+        ).fetchall() == [("Renamed",)]
+        assert con.execute(
+            "select description from hcp.jobs where id = ?", [job["id"]]
+        ).fetchall() == [("Edited through the admin API",)]
+        assert con.execute(
+            "select count(*) from hcp.customers where id = ?", [added["id"]]
+        ).fetchone() == (1,)
+        # the job's appointments were replaced, not appended
+        assert con.execute(
+            "select count(*) from hcp.jobs__schedule__appointments a join hcp.jobs j "
+            "on a._dlt_parent_id = j._dlt_id where j.id = ?",
+            [job["id"]],
+        ).fetchone()[0] == len(job["schedule"].get("appointments") or [])
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted, fault-free sync of the SCALE sandbox, shared by the tests below."""
+    settings = SandboxSettings(scale=SCALE)
+    db = tmp_path_factory.mktemp("reference") / "reference.duckdb"
+    with run_sandbox(settings, dataset=sandbox_dataset(settings)) as sb:
+        result = sync_account(account(sb), db)
+    assert result.ok, result.message
+    return db
+
+
+def test_faults_leave_the_same_warehouse_as_a_clean_run(
+    sandbox_factory, tmp_path: Path, reference: Path
+):
+    faulty = sandbox_factory(
+        scale=SCALE,
+        fault_rate=0.1,
+        faults=("500", "502", "503", "slow", "drop"),
+        slow_seconds=1.5,
+        rate_limit=20.0,  # bursts of 4 in flight meet 429 + Retry-After now and then
+    )
+    # on top of the 10% dice, one of each kind for sure
+    faulty.admin.queue_fault("drop", path="/customers")
+    faulty.admin.queue_fault("slow", path="/jobs")
+    faulty.admin.queue_fault("503", path="/api/price_book/materials")
+    result = sync_account(account(faulty), tmp_path / "faulty.duckdb", timeout=0.75, max_retries=8)
+    assert result.ok, result.message
+    counters = faulty.admin.counters()
+    assert counters["faults"].get("drop") and counters["faults"].get("slow")
+    assert counters["faults"].get("503") and counters["rate_limited"] > 0
+    assert sum(o.retries for o in result.objects.values()) > 0
+    assert_same_warehouse(reference, tmp_path / "faulty.duckdb")
+
+
+def _hcp_sync(sb: SandboxHandle, db: Path) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        SOURCES__HOUSECALLPRO__API_KEY=sb.api_key,
+        SOURCES__HOUSECALLPRO__BASE_URL=sb.base_url,
+        SOURCES__HOUSECALLPRO__RATE_LIMIT="0",
+    )
+    hcp = Path(sys.executable).with_name("hcp")
+    return subprocess.Popen(
+        [str(hcp), "sync", "--db", str(db)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _reached(kill_at: str, sb: SandboxHandle, db: Path, half: int) -> bool:
+    if kill_at == "mid-read":
+        return sb.admin.counters()["total_requests"] >= half
+    # "in-load": the package is normalized and the load has begun (a package left behind)
+    pipeline = pipelines_dir_for(db, _destination_key(db, None)) / "hcp_default"
+    return any((pipeline / "load" / "normalized").glob("*"))
+
+
+@pytest.mark.parametrize("kill_at", ["mid-read", "in-load"])
+def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(
+    sandbox_factory, tmp_path: Path, kill_at: str, reference: Path
+):
+    sb = sandbox_factory(scale=SCALE, latency_ms=25)
+    half = minimum_requests(sb, first_run=True) // 2
+    db = tmp_path / "killed.duckdb"
+    proc = _hcp_sync(sb, db)
+    deadline = time.monotonic() + 60
+    while not _reached(kill_at, sb, db, half):
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the sync never got there"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    rerun = sync_account(account(sb), db)
+    assert rerun.ok, rerun.message
+    assert_same_warehouse(reference, db)
