@@ -137,7 +137,7 @@ def sync_command(
         for obj in result.failed:
             err.print(f"[red]{obj.table} failed: {escape(obj.error or '')}[/]")
         colour = "green" if result.ok else "red"
-        where = f" into {path}" if result.ok else ""
+        where = f" Warehouse: {path}" if result.ok else ""
         label = f"{acct.name}: " if len(accounts) > 1 or acct.name != "default" else ""
         (console if result.ok else err).print(
             f"[{colour}]{label}{escape(result.message)}{where}[/]"
