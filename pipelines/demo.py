@@ -322,9 +322,12 @@ def _summary(console: Console, result: DemoResult) -> None:
         console.print(f"\n[bold]-- {escape(title)}[/]")
         console.print(escape(sql), highlight=False, soft_wrap=True)
     console.print(
-        "\nFrom Python: "
-        f"[dim]python -c \"import duckdb; duckdb.connect('{escape(result.db_path.name)}', read_only=True)"
-        ".sql('SELECT * FROM analytics.lead_source_performance LIMIT 5').show()\"[/]"
+        "\nFrom Python (the project's .venv/bin/python): "
+        f"python -c \"import duckdb; duckdb.connect('{result.db_path.name}', read_only=True)"
+        ".sql('SELECT * FROM analytics.lead_source_performance LIMIT 5').show()\"",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     console.print(
         "Models and columns: docs/models.md · Your own HCP account: README, "
