@@ -296,7 +296,8 @@ tfoot td {{ font-weight: 700; border-top: 2px solid #111827; }}
 </table>
 <p class="note">Attribution by customer, as HCP's Marketing ROI table does: every figure belongs to the
 customers created in the period with that lead source, whenever their jobs happened. Revenue is
-completed jobs' subtotal minus discounts, without tax or tips. Paid nets refunds. Source:
+completed jobs' subtotal minus discounts, without tax or tips. Paid nets refunds. The totals of
+cost per job and ROI cover only the sources with spend. Source:
 analytics.lead_source_performance in {html.escape(report.db_path.name)}.</p>
 </body></html>
 """
