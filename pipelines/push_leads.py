@@ -247,6 +247,7 @@ EVIDENCE_SQL = """
             AND (a.kind = 'reconcile' OR (a.kind = 'create' AND a.http_status IS NULL)))
 """
 MAX_ROUNDS = 3  # POSTs per lead per run when answers keep getting lost
+PROGRESS_EVERY_S = 10.0
 
 
 @dataclass
@@ -451,6 +452,7 @@ class _Push:
         self.batch = max(2 * self.workers, 8)
         self.tasks: dict[str, _Task] = {}
         self.lead_sources = _LeadSources(client, self.context)
+        self.began = self.last_progress = time.monotonic()
 
     # ------------------------------------------------------------ HTTP side (sender threads)
 
@@ -750,6 +752,13 @@ class _Push:
 
     def run(self) -> PushResult:
         r = self.result
+        # We hold the file's lock, so a run of this account still marked `running` is dead.
+        self.con.execute(
+            "UPDATE staging.push_runs SET status = 'killed', "
+            "error = 'the process ended before the run finished (killed or crashed)' "
+            "WHERE status = 'running' AND account = ?",
+            [self.account],
+        )
         self.con.execute(
             "INSERT INTO staging.push_runs (run_id, account, started_at, status) VALUES (?, ?, ?, 'running')",
             [r.run_id, self.account, self.started],
@@ -816,12 +825,26 @@ class _Push:
                 if inflight == 0 and (exhausted or self.stop.is_set()):
                     break
                 inflight -= self._flush(0.05 if inflight else 0)
+                self._progress()
         if self.stop_result is not None:
             r.status, r.exit_code, r.message = (
                 "stopped",
                 self.stop_result.exit_code,
                 self.stop_result.message,
             )
+
+    def _progress(self, every_s: float = PROGRESS_EVERY_S) -> None:
+        now = time.monotonic()
+        if now - self.last_progress < every_s:
+            return
+        self.last_progress = now
+        r = self.result
+        done = r.sent + r.linked + r.failed_permanent + r.failed_retryable
+        self.on_event(
+            f"{self.account}: {done} done (sent {r.sent}, linked {r.linked}, failed "
+            f"{r.failed_permanent}, retryable {r.failed_retryable}), "
+            f"{done / max(now - self.began, 1e-9):.1f} leads/s"
+        )
 
     def _finish(self) -> None:
         r = self.result
@@ -898,3 +921,31 @@ def accounts_with_pending(db_path: str | Path | None = None) -> dict[str, int]:
             f"WHERE {staging.CLAIMABLE_SQL} OR status = 'sending' GROUP BY 1"
         ).fetchall()
     return {str(a): int(n) for a, n in rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.push_leads [--db PATH] [--limit N] [--account A]`: the push alone.
+
+    Lighter than the CLI (no other command is imported), for drills and subprocess tests;
+    prints the result as JSON and exits with its exit code.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.push_leads")
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--account", default="default")
+    args = parser.parse_args(argv)
+    result = push_leads(
+        args.account,
+        db_path=args.db,
+        limit=args.limit,
+        on_event=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(result.as_dict()))
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -81,7 +81,7 @@ PUSH_RUNS_COLUMNS: tuple[Column, ...] = (
     Column("account", "VARCHAR"),
     Column("started_at", "TIMESTAMPTZ DEFAULT current_timestamp"),
     Column("finished_at", "TIMESTAMPTZ"),
-    Column("status", "VARCHAR"),  # running | ok | stopped | error
+    Column("status", "VARCHAR"),  # running | ok | stopped | error | killed
     Column("claimed", "INTEGER DEFAULT 0"),
     Column("sent", "INTEGER DEFAULT 0"),
     Column("linked", "INTEGER DEFAULT 0"),

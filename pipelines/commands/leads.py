@@ -15,12 +15,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines import config
-from pipelines.config import ConfigError, load_accounts
-from pipelines.dblock import LockTimeout
+from pipelines.config import Account, ConfigError, load_accounts
+from pipelines.dblock import LockTimeout, duckdb_lock
 from pipelines.lead_status import lead_status, retry_leads
 from pipelines.load_leads import LoadError, load_leads
 from pipelines.push_leads import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
-from pipelines.routes import load_push_settings, load_routes
+from pipelines.routes import PushSettings, RouteBook, load_push_settings, load_routes
 from pipelines.test_lead import send_test_lead
 from sources.housecallpro.client import HCPClient
 
@@ -172,25 +172,11 @@ def push_command(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     results: list[PushResult] = []
-    for acct in accounts:
-        try:
-            result = push_leads(
-                acct,
-                db_path=db,
-                limit=limit,
-                route=route,
-                routes=routes,
-                settings=settings,
-                on_event=None if as_json else lambda m: err.print(escape(m)),
-                on_wait=_wait,
-            )
-        except LockTimeout as exc:
-            raise _fail(str(exc)) from None
-        results.append(result)
-        if not as_json:
-            _print_push(result)
-        if result.exit_code:
-            break  # a refused key stops the command (verify's exit code)
+    try:
+        with duckdb_lock(config.db_path(db), on_wait=_wait):  # one lock for the whole command
+            _push_accounts(accounts, results, db, limit, route, routes, settings, as_json)
+    except LockTimeout as exc:
+        raise _fail(str(exc)) from None
     if as_json:
         print(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
     elif account is None:
@@ -203,6 +189,34 @@ def push_command(
     code = next((r.exit_code for r in results if r.exit_code), 0)
     if code:
         raise typer.Exit(code)
+
+
+def _push_accounts(
+    accounts: list[Account],
+    results: list[PushResult],
+    db: Path | None,
+    limit: int | None,
+    route: str | None,
+    routes: RouteBook,
+    settings: PushSettings,
+    as_json: bool,
+) -> None:
+    for acct in accounts:
+        result = push_leads(
+            acct,
+            db_path=db,
+            limit=limit,
+            route=route,
+            routes=routes,
+            settings=settings,
+            on_event=None if as_json else lambda m: err.print(escape(m)),
+            on_wait=_wait,
+        )
+        results.append(result)
+        if not as_json:
+            _print_push(result)
+        if result.exit_code:
+            break  # a refused key stops the command (verify's exit code)
 
 
 def _print_push(r: PushResult) -> None:
