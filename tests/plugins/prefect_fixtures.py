@@ -7,7 +7,9 @@ tests record their runs, task runs, logs and artifacts there, and tests read the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,3 +22,54 @@ def prefect_harness() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield str(PREFECT_API_URL.value())
+
+
+def flow_run_record(state: Any) -> tuple[dict[str, Any], list[str], str]:
+    """What Prefect recorded of the flow run behind `state`: task runs by name, the artifacts'
+    markdown (not the result records Prefect keeps), and every log line (flows and tasks) joined by newlines."""
+    from prefect.logging.handlers import APILogHandler
+
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+    APILogHandler().flush()  # logs travel to the API in batches; wait until all have arrived
+    return asyncio.run(_read_flow_run(flow_run_id))
+
+
+async def _read_flow_run(flow_run_id: Any) -> tuple[dict[str, Any], list[str], str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    lines: list[str] = []
+    async with get_client() as client:
+        # limit and sort spelled out (and artifacts read by hand): this server version rejects
+        # the None defaults the client sends
+        task_runs = await client.read_task_runs(
+            flow_run_filter=runs, sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200
+        )
+        response = await client._client.post(
+            "/artifacts/filter",
+            json={
+                "artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}},
+                "sort": "CREATED_DESC",
+                "limit": 200,
+                "offset": 0,
+            },
+        )
+        artifacts = [a["data"] for a in response.json() if a["type"] == "markdown"]
+        while True:
+            page = await client.read_logs(
+                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                limit=200,
+                offset=len(lines),
+            )
+            lines += [log.message for log in page]
+            if len(page) < 200:
+                break
+    return {t.name: t for t in task_runs}, [str(a) for a in artifacts], "\n".join(lines)
