@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 
 import pytest
 from prefect.states import Failed
@@ -12,7 +13,7 @@ from flows.artifacts import AccountFigures, ObjectFigures, PushFigures, push_mar
 from flows.push_leads import TooManyFailedLeads, check_failed_share
 from flows.retry import KeyRejected, is_transient, retry_if_transient
 from pipelines.config import ConfigError
-from pipelines.serve import build_deployments, load_specs
+from pipelines.serve import build_deployments, load_flow, load_specs
 from sources.housecallpro.errors import (
     AuthError,
     PermissionDenied,
@@ -134,6 +135,12 @@ def test_prefect_yaml_schedules_and_parameters() -> None:
     # estimates (approvals do not bump updated_at) plus every object that has no cursor at all
     needs_it = {"estimates"} | {o.table for o in OBJECTS if o.strategy != "incremental"}
     assert set(daily.parameters["objects"]) == needs_it
+
+
+def test_prefect_yaml_parameters_are_the_flows_parameters() -> None:
+    for spec in load_specs():
+        accepted = set(inspect.signature(load_flow(spec.entrypoint).fn).parameters)
+        assert set(spec.parameters) <= accepted, spec.name
 
 
 def test_serve_builds_every_deployment_with_its_limit() -> None:
