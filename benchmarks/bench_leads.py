@@ -103,36 +103,11 @@ def bench_load(rows: int, workdir: Path) -> dict[str, Any]:
     return figures
 
 
-def start_sandbox(rate_limit: float) -> tuple[subprocess.Popen[str], str]:
-    """The sandbox in its own process; returns it and its base URL (its first stdout line)."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "--port",
-            "0",
-            "--quiet",
-            "--rate-limit",
-            str(rate_limit),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    base_url = proc.stdout.readline().strip()
-    if not base_url.startswith("http"):
-        proc.kill()
-        raise RuntimeError(f"sandbox did not start (said {base_url!r})")
-    return proc, base_url
-
-
 def bench_push(rate: float, seconds: float, workdir: Path, concurrency: int = 4) -> dict[str, Any]:
     """Push `rate * seconds` leads at `rate` req/s against a sandbox limited to `rate` req/s."""
     import httpx
 
+    from benchmarks.common import sandbox_process
     from pipelines.config import Account
     from pipelines.load_leads import load_leads
     from pipelines.push_leads import push_leads
@@ -142,19 +117,12 @@ def bench_push(rate: float, seconds: float, workdir: Path, concurrency: int = 4)
     tag = f"r{int(rate)}"
     db = workdir / f"push_{tag}.duckdb"
     load_leads(make_csv(workdir / f"push_{tag}.csv", n, prefix=tag), db_path=db, routes=RouteBook())
-    proc, base_url = start_sandbox(rate)
-    try:
-        account = Account(
-            "default", "sandbox-key", base_url, rate_limit=rate, concurrency=concurrency
-        )
+    # the sandbox in its own process (benchmarks.common), so its CPU is not the push's
+    with sandbox_process(rate_limit=rate) as sb:
+        account = Account("default", sb.api_key, sb.url, rate_limit=rate, concurrency=concurrency)
         result = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
-        created = httpx.get(f"{base_url}/_sandbox/created_customers", timeout=30).json()[
-            "customers"
-        ]
-        counters = httpx.get(f"{base_url}/_sandbox/counters", timeout=30).json()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        created = httpx.get(f"{sb.url}/_sandbox/created_customers", timeout=30).json()["customers"]
+        counters = httpx.get(f"{sb.url}/_sandbox/counters", timeout=30).json()
     mine = [c for c in created if (c.get("email") or "").endswith("@bench.example")]
     emails = [c["email"] for c in mine]
     return {

@@ -40,31 +40,11 @@ KEY = "sandbox-key"
 
 @contextmanager
 def sandbox(scale: float, latency_ms: float = 0.0) -> Iterator[str]:
-    """`python -m sandbox` in its own process; yields its base URL."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "sandbox",
-        "--port",
-        "0",
-        "--quiet",
-        "--scale",
-        str(scale),
-        "--latency-ms",
-        str(latency_ms),
-        "--api-key",
-        KEY,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"sandbox did not start: {url!r}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """`python -m sandbox` in its own process (`benchmarks.common`); yields its base URL."""
+    from benchmarks.common import sandbox_process
+
+    with sandbox_process(scale=scale, latency_ms=latency_ms, api_key=KEY) as sb:
+        yield sb.url
 
 
 def admin(url: str, path: str, method: str = "GET") -> Any:
@@ -115,7 +95,17 @@ def child_sync(url: str, db: str) -> None:
     """`--child-sync`: one full sync in this process, then its own peak RSS as JSON."""
     wall, result = run_sync(url, Path(db))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall": wall, "peak_mb": peak_kb / 1024, "requests": result.requests}))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "peak_mb": peak_kb / 1024,
+                "requests": result.requests,
+                "rows": sum(o.rows for o in result.objects.values()),
+                "objects": {t: o.requests for t, o in result.objects.items()},
+            }
+        )
+    )
 
 
 def peak_rss(url: str, tmp: Path) -> dict[str, float]:
@@ -189,7 +179,9 @@ def bench_wall(scale: float, repeats: int, tmp: Path) -> list[str]:
     return lines + [""]
 
 
-def bench_latency(scale: float, latency_ms: float, repeats: int, tmp: Path) -> list[str]:
+def measure_latency(scale: float, latency_ms: float, repeats: int, tmp: Path) -> dict[str, Any]:
+    """Full syncs against a sandbox adding `latency_ms` to every request, vs the ideal
+    pages / concurrency x latency (what perfect overlap of every request would take)."""
     from benchmarks.floor import pages_needed
 
     walls = []
@@ -199,18 +191,23 @@ def bench_latency(scale: float, latency_ms: float, repeats: int, tmp: Path) -> l
             walls.append(run_sync(url, fresh(tmp, "latency"))[0])
     pages = pages_needed(counts)
     ideal = pages / CONCURRENCY * latency_ms / 1000
-    w = statistics.median(walls)
+    wall = statistics.median(walls)
+    return {"pages": pages, "ideal_s": ideal, "wall_s": wall, "ratio": wall / ideal, "walls": walls}
+
+
+def bench_latency(scale: float, latency_ms: float, repeats: int, tmp: Path) -> list[str]:
+    m = measure_latency(scale, latency_ms, repeats, tmp)
     lines = [
         f"### Latency-bound full sync: scale {scale:g}, {latency_ms:g} ms per request, median of {repeats}",
         "",
         "| figure | value |",
         "| --- | ---: |",
-        f"| requests (pages) | {pages} |",
-        f"| pages / concurrency x latency | {ideal:.1f} s |",
-        f"| `hcp sync` wall | {w:.1f} s |",
-        f"| **ratio** (target <= 1.3) | **{w / ideal:.2f}** |",
+        f"| requests (pages) | {m['pages']} |",
+        f"| pages / concurrency x latency | {m['ideal_s']:.1f} s |",
+        f"| `hcp sync` wall | {m['wall_s']:.1f} s |",
+        f"| **ratio** (target <= 1.3) | **{m['ratio']:.2f}** |",
         "",
-        f"All runs: {', '.join(f'{x:.1f}' for x in walls)} s.",
+        f"All runs: {', '.join(f'{x:.1f}' for x in m['walls'])} s.",
     ]
     print("\n".join(lines), flush=True)
     return lines + [""]
