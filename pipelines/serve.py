@@ -146,6 +146,13 @@ def build_deployments(
     return deployments
 
 
+def api_url() -> str | None:
+    """The Prefect API `hcp serve` would talk to (`PREFECT_API_URL`, env or profile), if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
 def serve_deployments(
     path: str | Path | None = None,
     only: Iterable[str] | None = None,

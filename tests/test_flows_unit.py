@@ -165,3 +165,17 @@ def test_serve_every_overrides_schedules_and_only_filters() -> None:
     assert d.schedules[0].schedule.interval == datetime.timedelta(seconds=20)
     with pytest.raises(Exception, match="no deployment named"):
         build_deployments(load_specs(), only=["nope"])
+
+
+def test_hcp_serve_without_a_prefect_server_says_how_to_start_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prefect's temporary server runs no scheduler: serving against it would never run."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "prefect server start" in result.output

@@ -39,11 +39,23 @@ def serve_command(
 ) -> None:
     """Serve the Prefect deployments of prefect.yaml from one process (Ctrl-C stops).
 
-    Runs show in the Prefect UI of the server PREFECT_API_URL points at (`prefect server start`);
-    without one, Prefect runs a temporary server inside this process.
+    Needs a Prefect server (`prefect server start`, or Prefect Cloud) at PREFECT_API_URL: it
+    creates the scheduled runs and shows them in its UI.
     """
-    from pipelines.serve import ServeConfigError, serve_deployments
+    from pipelines.serve import ServeConfigError, api_url, serve_deployments
 
+    if not api_url():
+        # Prefect's temporary in-process server does not run the scheduler service: the
+        # deployments would be served and never run. Say so instead of idling silently.
+        err.print(
+            "[red]hcp serve needs a Prefect server to schedule its runs.[/] In another terminal:\n"
+            "  prefect server start\n"
+            "then here:\n"
+            "  export PREFECT_API_URL=http://127.0.0.1:4200/api\n"
+            "  hcp serve\n"
+            "(or `prefect config set PREFECT_API_URL=...` once; see docs/flows.md)."
+        )
+        raise typer.Exit(1)
     try:
         serve_deployments(file, only=only, every_s=every, limit=limit)
     except ServeConfigError as exc:
