@@ -1,0 +1,773 @@
+"""`python -m benchmarks.drill`: the reliability drill, bounded in time, everything on loopback.
+
+    python -m benchmarks.drill                 # every drill, 20 kills (about 8-12 min on 2 CPUs)
+    python -m benchmarks.drill --quick         # the CI drill: fewer kills and scenarios (~2 min)
+    python -m benchmarks.drill --only faults,kills --out /tmp/drill.md
+
+Drills (each prints what it did, its figures and PASS/FAIL; exit code 1 if any failed):
+
+- faults: each sandbox fault kind alone (500, 502, 503, slow, drop, lost) and all of them
+  together at 10% and 30% (plus the sandbox's rate limit, so 429 + Retry-After too) -> a sync
+  lands a warehouse equal, table by table, to the fault-free one, and a push creates exactly one
+  customer per valid lead (duplicate emails allowed by the sandbox, so only the push's own
+  lookup stands between a lost answer and a second customer);
+- kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.push_leads`
+  subprocesses sharing one DuckDB file, with edits in the sandbox between runs -> after
+  recovery runs the warehouse equals a fresh sync and every lead is exactly one customer;
+- bad input: >= 150 malformed lead rows and a dozen malformed CSV files -> every row ends
+  `failed_permanent` with a reason, every file is refused with a clear message (or loads what
+  it can), nothing crashes or hangs;
+- secrets: a demo-like run (sync, models, leads, push, report, flows under a Prefect test
+  server, error paths) with the key `sk-drill-SECRET-...` -> the key is in no DuckDB value, no
+  file written (logs, reports, dlt state, the Prefect database), no artifact or flow log read
+  back from Prefect, and no exception text;
+- concurrency: two sync flows and a push flow started at once on one DuckDB file -> all three
+  finish, the warehouse equals a fresh sync, every lead exactly one customer.
+
+The sandbox runs in its own process (`benchmarks.common.sandbox_process`); nothing leaves
+127.0.0.1. Every wait is bounded; a drill that overruns its budget fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FAULT_KINDS = ("500", "502", "503", "slow", "drop", "lost")
+
+
+@dataclass
+class Drill:
+    """One drill's outcome: what it did, its figures, and any problem found."""
+
+    name: str
+    did: str = ""
+    figures: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def check(self, ok: bool, problem: str) -> bool:
+        if not ok:
+            self.problems.append(problem)
+        return ok
+
+
+@dataclass
+class Config:
+    quick: bool
+    seed: int
+    work: Path
+    scale: float
+    leads: int
+    kills: int
+    fault_rate_alone: float
+    timeout_s: float = 1.0
+    slow_seconds: float = 2.5
+    log: Callable[[str], None] = print
+
+
+# ====================================================================== shared steps
+
+
+def _account(url: str, key: str) -> Any:
+    from pipelines.config import Account
+
+    return Account("default", key, url, rate_limit=0, concurrency=4)
+
+
+def sync_until_ok(
+    url: str, key: str, db: Path, *, timeout_s: float = 30.0, runs: int = 4
+) -> tuple[Any, int]:
+    """Sync like a schedule would: rerun a failed sync (it finishes the job), at most `runs`."""
+    from pipelines.sync import sync_account
+
+    result = None
+    for n in range(1, runs + 1):
+        result = sync_account(
+            _account(url, key), db, timeout=timeout_s, pipelines_dir=db.parent / f"{db.stem}-dlt"
+        )
+        if result.ok:
+            return result, n
+    return result, runs
+
+
+def fresh_reference(url: str, key: str, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """A fault-free sync of what the sandbox holds now, as a table-by-table snapshot."""
+    from benchmarks.common import warehouse_snapshot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / f"reference-{time.monotonic_ns()}.duckdb"
+    result, _ = sync_until_ok(url, key, db, runs=1)
+    if not result.ok:
+        raise RuntimeError(f"the fault-free reference sync failed: {result.message}")
+    return warehouse_snapshot(db)
+
+
+def push_until_settled(
+    db: Path, url: str, key: str, *, timeout_s: float = 10.0, runs: int = 6
+) -> list[Any]:
+    """Push like a schedule would until nothing is claimable (bounded)."""
+    from pipelines.push_leads import push_leads
+    from pipelines.routes import PushSettings, RouteBook
+    from sources.housecallpro.client import HCPClient
+
+    results = []
+    for _ in range(runs):
+        with HCPClient(key, url, rate_limit=0, concurrency=4, timeout=timeout_s) as client:
+            results.append(
+                push_leads(
+                    "default",
+                    db_path=db,
+                    client=client,
+                    routes=RouteBook(),
+                    settings=PushSettings(),
+                )
+            )
+        if not lead_counts(db).keys() & {"pending", "sending", "failed_retryable", None}:
+            break
+    return results
+
+
+def lead_counts(db: Path) -> Counter[str | None]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return Counter(dict(con.execute("select status, count(*) from staging.leads group by 1").fetchall()))  # fmt: skip
+    finally:
+        con.close()
+
+
+def exactly_once(db: Path, created: list[dict[str, Any]], kinds: dict[str, int]) -> list[str]:
+    """Why the push is not exactly once (empty when it is): one customer per valid lead, no
+    more; every lead terminal and explained; each `sent` lead's id is a customer that exists."""
+    import duckdb
+
+    problems = []
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "select lead_id, email, status, hcp_customer_id, error_reason from staging.leads"
+        ).fetchall()
+    finally:
+        con.close()
+    valid = kinds.get("email", 0) + kinds.get("phone", 0)
+    statuses = Counter(r[2] for r in rows)
+    if statuses != Counter({"sent": valid, "failed_permanent": kinds.get("invalid", 0)}):
+        problems.append(f"lead statuses {dict(statuses)}, expected {valid} sent")
+    mine = {r[0] for r in rows}
+    emails = Counter((c.get("email") or "").lower() for c in created if c.get("email"))
+    phones = Counter(
+        (c.get("mobile_number"), c.get("first_name"), c.get("last_name"))
+        for c in created
+        if not c.get("email")
+    )
+    if len(created) != valid:
+        problems.append(f"{len(created)} customers created for {valid} valid leads")
+    dup = [e for e, n in emails.items() if n > 1] + [str(p) for p, n in phones.items() if n > 1]
+    if dup:
+        problems.append(f"{len(dup)} duplicate customers, e.g. {dup[:3]}")
+    ids = {c["id"] for c in created}
+    for lead_id, _email, status, customer_id, reason in rows:
+        if status == "sent" and customer_id not in ids:
+            problems.append(f"lead {lead_id} sent with id {customer_id}, which HCP never created")
+        if status == "failed_permanent" and not reason:
+            problems.append(f"lead {lead_id} failed without a reason")
+    if not mine:
+        problems.append("no leads staged")
+    return problems[:10]
+
+
+def _admin(url: str) -> Any:
+    from sandbox.server import AdminClient
+
+    return AdminClient(url)
+
+
+# ====================================================================== faults
+
+
+def drill_faults(cfg: Config) -> Drill:
+    from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
+    from benchmarks.drill_inputs import write_leads
+    from pipelines.load_leads import load_leads
+    from pipelines.routes import RouteBook
+
+    d = Drill("faults")
+    rate = cfg.fault_rate_alone
+    scenarios: list[tuple[str, tuple[str, ...], float, float]] = []
+    if not cfg.quick:
+        scenarios += [(f"{k} alone", (k,), rate, 0.0) for k in FAULT_KINDS]
+        scenarios.append(("all kinds + 429s", FAULT_KINDS, 0.10, 30.0))
+        scenarios.append(("all kinds + 429s", FAULT_KINDS, 0.30, 30.0))
+    else:  # CI: one mixed scenario; backoff after 30% faults costs ~40 s, 10% a few
+        scenarios.append(("all kinds + 429s", FAULT_KINDS, 0.10, 30.0))
+    d.did = (
+        f"Sandbox scale {cfg.scale:g} in its own process. A fault-free sync is the reference. Per "
+        f"scenario: a fresh sync (client timeout {cfg.timeout_s:g} s, `slow` holds "
+        f"{cfg.slow_seconds:g} s; a failed sync is rerun like a schedule would, at most 4 runs), "
+        f"then {cfg.leads} leads (5% with no contact, 10% phone-only) pushed until settled, with "
+        "the sandbox accepting duplicate emails."
+    )
+    d.figures += [
+        "| scenario | rate | faults injected (sync / push) | 429s | sync runs | tables equal "
+        "| push runs | customers / valid leads | reconciled | duplicates | seconds |",
+        "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    folder = cfg.work / "faults"
+    folder.mkdir()
+    with sandbox_process(scale=cfg.scale, slow_seconds=cfg.slow_seconds) as sb:
+        admin = sb.admin
+        reference = fresh_reference(sb.url, sb.api_key, folder)
+        for i, (name, kinds, fault_rate, limit) in enumerate(scenarios):
+            started = time.perf_counter()
+            admin.settings(fault_rate=0.0, rate_limit=0.0, reject_duplicate_email=False)
+            admin.reset()
+            admin.settings(
+                fault_rate=fault_rate,
+                faults=list(kinds),
+                fault_seed=cfg.seed + i,
+                rate_limit=limit,
+                slow_seconds=cfg.slow_seconds,
+            )
+            db = folder / f"sync-{i}.duckdb"
+            result, runs = sync_until_ok(sb.url, sb.api_key, db, timeout_s=cfg.timeout_s)
+            sync_faults = dict(admin.counters()["faults"])
+            limited = admin.counters()["rate_limited"]
+            diff = ["the sync never succeeded: " + result.message] if not result.ok else []
+            diff = diff or warehouse_diff(reference, warehouse_snapshot(db))
+            d.check(not diff, f"{name} at {fault_rate:.0%}: warehouse differs: {diff[:3]}")
+
+            admin.reset_counters()
+            push_db = folder / f"push-{i}.duckdb"
+            lead_kinds = write_leads(folder / f"leads-{i}.csv", cfg.leads, f"f{i}")
+            load_leads(folder / f"leads-{i}.csv", db_path=push_db, routes=RouteBook())
+            pushes = push_until_settled(push_db, sb.url, sb.api_key, timeout_s=cfg.timeout_s)
+            push_faults = dict(admin.counters()["faults"])
+            limited += admin.counters()["rate_limited"]
+            created = admin.created_customers()
+            problems = exactly_once(push_db, created, lead_kinds)
+            d.check(not problems, f"{name} at {fault_rate:.0%}: push not exactly once: {problems}")
+            valid = lead_kinds.get("email", 0) + lead_kinds.get("phone", 0)
+            dups = len(created) - len({c["id"] for c in created}) + max(0, len(created) - valid)
+            d.figures.append(
+                f"| {name} | {fault_rate:.0%} | {_fmt(sync_faults)} / {_fmt(push_faults)} | "
+                f"{limited} | {runs} | {'yes' if not diff else 'NO'} | {len(pushes)} | "
+                f"{len(created)} / {valid} | {sum(p.reconciled for p in pushes)} | {dups} | "
+                f"{time.perf_counter() - started:.1f} |"
+            )
+            cfg.log(d.figures[-1])
+    return d
+
+
+def _fmt(faults: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(faults.items())) or "none"
+
+
+# ====================================================================== kills
+
+
+def _spawn(kind: str, url: str, key: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
+    from benchmarks.common import child_env
+
+    env = child_env(
+        SOURCES__HOUSECALLPRO__API_KEY=key,
+        SOURCES__HOUSECALLPRO__BASE_URL=url,
+        SOURCES__HOUSECALLPRO__RATE_LIMIT="40" if kind == "push" else "0",
+        DLT_DATA_DIR=str(db.parent / "dlt"),
+        HCP_LOCK_TIMEOUT="60",
+    )
+    if kind == "sync":
+        cmd = [str(Path(sys.executable).with_name("hcp")), "sync", "--db", str(db)]
+    else:
+        cmd = [sys.executable, "-m", "pipelines.push_leads", "--db", str(db)]
+    with log.open("ab") as fh:
+        return subprocess.Popen(cmd, env=env, cwd=db.parent, stdout=fh, stderr=subprocess.STDOUT)
+
+
+def drill_kills(cfg: Config) -> Drill:
+    from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
+    from benchmarks.drill_inputs import write_leads
+    from pipelines.load_leads import load_leads
+    from pipelines.routes import RouteBook
+
+    d = Drill("kills")
+    rng = random.Random(cfg.seed)
+    plan = ["sync"] * (cfg.kills // 2) + ["push"] * (cfg.kills - cfg.kills // 2)
+    rng.shuffle(plan)
+    n_leads = cfg.leads * 3
+    d.did = (
+        f"One DuckDB file shared by `hcp sync` and `python -m pipelines.push_leads` "
+        f"subprocesses (push paced at 40 req/s so a run lasts seconds), {n_leads} staged leads, "
+        f"sandbox scale {cfg.scale:g}. {cfg.kills} SIGKILLs in a random order of {plan.count('sync')} "
+        "sync and "
+        f"{plan.count('push')} push runs, each at a random moment between 0.3x and 1.0x of the "
+        "run's expected length (learnt from runs that finished first, which are not counted); "
+        "between runs the sandbox gets edits (a customer renamed, a job edited, a customer "
+        "added). Then recovery: one normal sync and pushes until settled."
+    )
+    folder = cfg.work / "kills"
+    folder.mkdir()
+    db = folder / "shared.duckdb"
+    logs = folder / "runs.log"
+    kinds = write_leads(folder / "leads.csv", n_leads, "k")
+    load_leads(folder / "leads.csv", db_path=db, routes=RouteBook())
+    expected = {"sync": 8.0, "push": n_leads / 40 + 3.0}
+    landed: Counter[str] = Counter()
+    finished: Counter[str] = Counter()
+    moments: list[str] = []
+    deadline = time.monotonic() + (600 if not cfg.quick else 180)
+    with sandbox_process(scale=cfg.scale, allow_duplicate_emails=True) as sb:
+        admin = sb.admin
+        customers = [c["id"] for c in admin.records("customers")]
+        jobs = [j["id"] for j in admin.records("jobs")]
+        todo = list(plan)
+        while todo and time.monotonic() < deadline:
+            kind = todo[0]
+            delay = rng.uniform(0.3, 1.0) * expected[kind]
+            started = time.monotonic()
+            proc = _spawn(kind, sb.url, sb.api_key, db, logs)
+            try:
+                proc.wait(timeout=delay)
+                finished[kind] += 1  # it beat the kill: learn its length, try again
+                expected[kind] = max(1.0, time.monotonic() - started)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                landed[kind] += 1
+                moments.append(f"{kind} {time.monotonic() - started:.1f}s")
+                todo.pop(0)
+            n = landed.total() + finished.total()
+            admin.update("customers", rng.choice(customers), {"first_name": f"Renamed{n}"})
+            admin.update("jobs", rng.choice(jobs), {"description": f"edited by the drill, run {n}"})
+            admin.add("customers", {"first_name": f"Added{n}", "email": f"added{n}@drill.example"})
+        d.check(
+            not todo, f"only {landed.total()} of {cfg.kills} kills landed within the time budget"
+        )
+        recovery, runs = sync_until_ok(sb.url, sb.api_key, db, runs=3)
+        d.check(recovery.ok, f"the recovery sync failed {runs} times: {recovery.message}")
+        pushes = push_until_settled(db, sb.url, sb.api_key)
+        reference = fresh_reference(sb.url, sb.api_key, folder)
+        diff = warehouse_diff(reference, warehouse_snapshot(db))
+        d.check(not diff, f"after recovery the warehouse differs from a fresh sync: {diff[:3]}")
+        created = admin.created_customers()
+        problems = exactly_once(db, created, kinds)
+        d.check(not problems, f"push after kills is not exactly once: {problems}")
+        runs_table = _push_runs(db)
+    d.figures += [
+        f"- kills landed: {landed['sync']} sync + {landed['push']} push = {landed.total()} "
+        f"(runs that finished before their kill: {dict(finished) or 0})",
+        f"- kill moments (after spawn): {', '.join(moments)}",
+        f"- recovery: sync ok after {runs} run(s); {len(pushes)} push run(s); push runs recorded "
+        f"by status: {runs_table}",
+        f"- warehouse vs a fresh sync of the final sandbox: "
+        f"{'equal, table by table' if not diff else diff[:3]}",
+        f"- leads: {dict(lead_counts(db))}; customers created "
+        f"{len(created)} for {kinds.get('email', 0) + kinds.get('phone', 0)} "
+        "valid leads",
+    ]
+    for line in d.figures:
+        cfg.log(line)
+    return d
+
+
+def _push_runs(db: Path) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return dict(con.execute("select status, count(*) from staging.push_runs group by 1").fetchall())  # fmt: skip
+    finally:
+        con.close()
+
+
+# ====================================================================== bad input
+
+
+def _bounded(fn: Callable[[], Any], timeout_s: float) -> tuple[str, Any, float]:
+    """Run `fn` in a thread: ("ok", value) | ("error", exception) | ("hang", None)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except Exception as exc:  # noqa: BLE001 - the drill classifies every exception
+            box["error"] = exc
+
+    started = time.perf_counter()
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout_s)
+    took = time.perf_counter() - started
+    if t.is_alive():
+        return "hang", None, took
+    if "error" in box:
+        return "error", box["error"], took
+    return "ok", box.get("value"), took
+
+
+def drill_bad_input(cfg: Config) -> Drill:
+    import duckdb
+
+    from benchmarks.common import child_env, sandbox_process
+    from benchmarks.drill_inputs import write_bad_files, write_bad_leads
+    from pipelines.load_leads import LoadError, load_leads
+    from pipelines.routes import RouteBook
+
+    d = Drill("bad input")
+    folder = cfg.work / "bad"
+    folder.mkdir()
+    categories = write_bad_leads(folder / "bad_leads.csv")
+    malformed = sum(n for c, n in categories.items() if c != "valid")
+    files = write_bad_files(folder / "files")
+    d.did = (
+        f"One CSV of {malformed} malformed lead rows in {len(categories) - 1} categories mixed "
+        f"with {categories['valid']} valid ones, loaded and pushed to the sandbox; then "
+        f"{len(files)} malformed files loaded one by one (each in a watchdog thread, 60 s), and "
+        + (
+            "through the `hcp leads load` CLI too."
+            if not cfg.quick
+            else "(CLI skipped in --quick)."
+        )
+    )
+    db = folder / "bad.duckdb"
+    status, value, took = _bounded(
+        lambda: load_leads(folder / "bad_leads.csv", db_path=db, routes=RouteBook()), 120
+    )
+    d.check(status == "ok", f"the malformed-rows file did not load: {status} {value!r}")
+    if status == "ok":
+        d.figures.append(
+            f"- malformed rows file: {value.rows} rows, {value.staged} staged, {value.failed} "
+            f"failed with a reason, in {took:.1f} s"
+        )
+    with sandbox_process(scale=0.1) as sb:
+        pushes = push_until_settled(db, sb.url, sb.api_key)
+        created = sb.admin.created_customers()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "select lead_id, status, error_reason from staging.leads order by lead_id"
+        ).fetchall()
+    finally:
+        con.close()
+    by_id = {r[0]: r for r in rows}
+    bad = [r for r in rows if r[0].startswith("bad-")]
+    good = [r for r in rows if r[0].startswith("good-")]
+    d.check(len(bad) == malformed, f"{len(bad)} of {malformed} malformed rows staged")
+    unexplained = [r for r in bad if r[1] != "failed_permanent" or not (r[2] or "").strip()]
+    d.check(not unexplained, f"{len(unexplained)} malformed rows not failed with a reason: {unexplained[:3]}")  # fmt: skip
+    d.check(
+        all(r[1] == "sent" for r in good) and len(good) == categories["valid"],
+        f"valid rows: {Counter(r[1] for r in good)}",
+    )
+    d.check(len(created) == categories["valid"], f"{len(created)} customers for {categories['valid']} valid rows")  # fmt: skip
+    examples: dict[str, str] = {}
+    for category, cells in _categorised(folder / "bad_leads.csv"):
+        row = by_id.get(cells)
+        if category != "valid" and row and category not in examples:
+            examples[category] = (row[2] or "")[:90]
+    d.figures.append(
+        f"- after {len(pushes)} push run(s): {dict(Counter(r[1] for r in rows))}; "
+        f"{len(created)} customers created"
+    )
+    d.figures += ["", "| row category | rows | example reason |", "| --- | ---: | --- |"]
+    d.figures += [
+        f"| {c} | {categories[c]} | {examples.get(c, '').replace('|', '/')} |"
+        for c in categories
+        if c != "valid"
+    ]
+    d.figures += ["", "| file | outcome | seconds | message (first 110 chars) |", "| --- | --- | ---: | --- |"]  # fmt: skip
+    for name, path in files.items():
+        fdb = folder / f"file-{name}.duckdb"
+        status, value, took = _bounded(lambda p=path, f=fdb: load_leads(p, db_path=f, routes=RouteBook()), 60)  # fmt: skip
+        if status == "error" and isinstance(value, LoadError):
+            outcome, message = "refused (LoadError)", str(value)
+        elif status == "ok":
+            outcome = f"loaded: {value.staged} staged, {value.failed} failed"
+            message = "; ".join(f"line {p.line}: {p.reason}" for p in value.problems[:2])
+        else:
+            outcome, message = status.upper(), f"{type(value).__name__}: {value}"
+        d.check(status != "hang", f"{name}: the load hung for 60 s")
+        d.check(
+            not (status == "error" and not isinstance(value, LoadError)),
+            f"{name}: crashed with {type(value).__name__}: {value}",
+        )
+        d.check(bool(message.strip()) or status == "ok", f"{name}: refused without a reason")
+        if not cfg.quick:
+            cli = subprocess.run(
+                [
+                    str(Path(sys.executable).with_name("hcp")),
+                    "leads",
+                    "load",
+                    str(path),
+                    "--db",
+                    str(folder / f"cli-{name}.duckdb"),
+                ],  # fmt: skip
+                env=child_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            d.check(
+                "Traceback" not in cli.stderr + cli.stdout, f"{name}: the CLI printed a traceback"
+            )
+            outcome += f"; CLI exit {cli.returncode}"
+        d.figures.append(
+            f"| {name} | {outcome} | {took:.1f} | {message[:110].replace('|', '/').replace(chr(10), ' ')} |"
+        )
+    for line in d.figures:
+        cfg.log(line)
+    return d
+
+
+def _categorised(path: Path) -> Iterator[tuple[str, str]]:
+    """(category, lead id) of every row of the bad-leads file, in file order."""
+    from benchmarks.drill_inputs import malformed_rows
+
+    names = {cells[0]: category for category, cells in malformed_rows()}
+    for lead_id, category in names.items():
+        yield category, lead_id
+
+
+# ====================================================================== secrets + flows
+
+
+@contextmanager
+def prefect_server() -> Iterator[str]:
+    """A temporary Prefect API (prefect_test_harness) for the flows of the drill."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+def drill_secrets(cfg: Config, api_url: str) -> Drill:
+    from benchmarks.drill_secrets import run_secrets_drill
+
+    return run_secrets_drill(cfg, api_url)
+
+
+def drill_concurrency(cfg: Config, api_url: str) -> Drill:
+    from benchmarks.common import child_env, sandbox_process, warehouse_diff, warehouse_snapshot
+    from benchmarks.drill_inputs import write_leads
+    from pipelines.load_leads import load_leads
+    from pipelines.routes import RouteBook
+
+    d = Drill("concurrency")
+    folder = cfg.work / "concurrency"
+    folder.mkdir()
+    db = folder / "shared.duckdb"
+    kinds = write_leads(folder / "leads.csv", cfg.leads, "c")
+    load_leads(folder / "leads.csv", db_path=db, routes=RouteBook())
+    d.did = (
+        "Two `hcp-sync` flows and one `hcp-push-leads` flow, each in its own process reporting "
+        f"to one Prefect test server, started within a second of each other on one DuckDB file "
+        f"({cfg.leads} staged leads, sandbox scale {cfg.scale:g}); 300 s budget."
+    )
+    with sandbox_process(scale=cfg.scale) as sb:
+        env = child_env(
+            SOURCES__HOUSECALLPRO__API_KEY=sb.api_key,
+            SOURCES__HOUSECALLPRO__BASE_URL=sb.url,
+            SOURCES__HOUSECALLPRO__RATE_LIMIT="1000",
+            SOURCES__HOUSECALLPRO__CONCURRENCY="8",
+            PREFECT_API_URL=api_url,
+            DLT_DATA_DIR=str(folder / "dlt"),
+            HCP_LOCK_TIMEOUT="300",
+        )
+        codes = {
+            "sync-1": f"from flows.sync import sync_flow; sync_flow(db_path={str(db)!r})",
+            "sync-2": f"from flows.sync import sync_flow; sync_flow(db_path={str(db)!r})",
+            "push": f"from flows.push_leads import push_leads_flow; push_leads_flow(db_path={str(db)!r})",
+        }  # fmt: skip
+        started = time.perf_counter()
+        procs = {}
+        for name, code in codes.items():
+            with (folder / f"{name}.log").open("wb") as fh:
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-c", code], env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT
+                )  # fmt: skip
+        results = {}
+        for name, proc in procs.items():
+            left = max(1.0, 300 - (time.perf_counter() - started))
+            try:
+                results[name] = (proc.wait(timeout=left), time.perf_counter() - started)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
+                results[name] = (None, time.perf_counter() - started)
+        took = time.perf_counter() - started
+        waited = [
+            n
+            for n in codes
+            if "in use by another hcp process" in (folder / f"{n}.log").read_text(errors="replace")
+        ]
+        for name, (code, _t) in results.items():
+            tail = (folder / f"{name}.log").read_text(errors="replace")[-1500:]
+            d.check(code == 0, f"{name} exited {code}: {tail}")
+        reference = fresh_reference(sb.url, sb.api_key, folder)
+        diff = warehouse_diff(reference, warehouse_snapshot(db))
+        # the last sync may have run before the push (then the new customers are not in yet):
+        # one more sync settles it, and must change nothing else
+        settled = "as the flows left it"
+        if diff:
+            settled = f"after one more sync (before it: {diff[:2]})"
+            sync_until_ok(sb.url, sb.api_key, db, runs=1)
+            diff = warehouse_diff(reference, warehouse_snapshot(db))
+        d.check(not diff, f"warehouse differs from a fresh sync: {diff[:3]}")
+        problems = exactly_once(db, sb.admin.created_customers(), kinds)
+        d.check(not problems, f"push not exactly once: {problems}")
+    d.figures += [
+        "- exit codes and finish times: "
+        + ", ".join(f"{n} {c} at {t:.1f} s" for n, (c, t) in results.items()),
+        f"- processes that logged waiting for the DuckDB lock: {len(waited)} ({', '.join(waited) or 'none'})",
+        f"- warehouse vs a fresh sync: {'equal, table by table' if not diff else diff[:3]} "
+        f"{settled}; "
+        f"leads {dict(lead_counts(db))}; all done in {took:.1f} s",
+    ]
+    for line in d.figures:
+        cfg.log(line)
+    return d
+
+
+# ====================================================================== main
+
+
+DRILLS = ("faults", "kills", "bad_input", "secrets", "concurrency")
+
+
+def render(drills: list[Drill], cmd: str, took: float, load: str) -> str:
+    from benchmarks.common import load_average, machine
+
+    out = [
+        f"## Reliability drill, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Command: `{cmd}`. Machine: {machine()}. Load average at start {load}, at the end "
+        f"{load_average()}. Wall time {took / 60:.1f} min.",
+        "",
+        "| drill | result | seconds |",
+        "| --- | --- | ---: |",
+    ]
+    out += [f"| {d.name} | {'PASS' if d.ok else 'FAIL'} | {d.seconds:.0f} |" for d in drills]
+    for d in drills:
+        out += ["", f"### {d.name}: {'PASS' if d.ok else 'FAIL'}", "", d.did, "", *d.figures]
+        if d.problems:
+            out += ["", "Problems:", *[f"- {p}" for p in d.problems]]
+    return "\n".join(out) + "\n"
+
+
+def _prepare_env(work: Path) -> None:
+    """Offline, quiet, and every state folder inside the drill's temp dir (before imports)."""
+    os.environ.update(
+        RUNTIME__DLTHUB_TELEMETRY="false",
+        RUNTIME__LOG_LEVEL="ERROR",
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_HOME=str(work / "prefect-home"),
+        DLT_DATA_DIR=str(work / "dlt-data"),
+        DLT_PROJECT_DIR=str(work / "dlt-project"),
+        HCP_LOCK_TIMEOUT="300",
+        PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.3",
+    )
+    for key in list(os.environ):
+        if key.startswith(("SOURCES__HOUSECALLPRO", "DESTINATION__")):
+            del os.environ[key]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.drill",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="the CI drill: fewer kills and scenarios")
+    p.add_argument("--only", default=",".join(DRILLS), help=f"comma list of {', '.join(DRILLS)}")
+    p.add_argument("--seed", type=int, default=20261122)
+    p.add_argument("--kills", type=int, default=None, help="default 20 (quick: 4)")
+    p.add_argument("--out", default=None, help="also write the markdown report here")
+    p.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases)")
+    a = p.parse_args(argv)
+    only = [x.strip() for x in a.only.split(",") if x.strip()]
+    unknown = set(only) - set(DRILLS)
+    if unknown:
+        p.error(f"unknown drills {sorted(unknown)}")
+    from benchmarks.common import load_average
+
+    load = load_average()
+    cmd = "python -m benchmarks.drill " + " ".join(sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        work = Path(tempfile.mkdtemp(prefix="hcp-drill-"))
+        if not a.keep:
+            import shutil
+
+            stack.callback(shutil.rmtree, work, ignore_errors=True)
+        _prepare_env(work)
+        cfg = Config(
+            quick=a.quick,
+            seed=a.seed,
+            work=work,
+            scale=0.1 if a.quick else 0.2,
+            leads=40 if a.quick else 120,
+            kills=a.kills if a.kills is not None else (4 if a.quick else 20),
+            fault_rate_alone=0.2,
+        )
+        print(f"drill work folder: {work}", flush=True)
+        drills: list[Drill] = []
+        api_url = None
+        for name in only:
+            if name in ("secrets", "concurrency") and api_url is None:
+                api_url = stack.enter_context(prefect_server())
+            print(f"\n=== {name}", flush=True)
+            t = time.perf_counter()
+            try:
+                if name == "faults":
+                    d = drill_faults(cfg)
+                elif name == "kills":
+                    d = drill_kills(cfg)
+                elif name == "bad_input":
+                    d = drill_bad_input(cfg)
+                elif name == "secrets":
+                    d = drill_secrets(cfg, str(api_url))
+                else:
+                    d = drill_concurrency(cfg, str(api_url))
+            except Exception as exc:  # noqa: BLE001 - a drill that crashes is a failed drill
+                d = Drill(name, did="(crashed)")
+                d.problems.append("".join(traceback.format_exception(exc))[-3000:])
+            d.seconds = time.perf_counter() - t
+            print(f"=== {name}: {'PASS' if d.ok else 'FAIL'} in {d.seconds:.0f} s", flush=True)
+            for problem in d.problems:
+                print(f"  problem: {problem}", flush=True)
+            drills.append(d)
+        report = render(drills, cmd.strip(), time.perf_counter() - started, load)
+    print("\n" + report, flush=True)
+    if a.out:
+        Path(a.out).write_text(report)
+    summary = {d.name: d.ok for d in drills}
+    print(json.dumps({"passed": all(summary.values()), "drills": summary}), flush=True)
+    return 0 if all(summary.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
