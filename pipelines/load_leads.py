@@ -269,6 +269,10 @@ def build_row(
             map_lead(staged, routes.get(values["route"]))
         except (InvalidLead, KeyError) as exc:
             problem = exc.args[0] if exc.args else str(exc)
+        if problem and any("\n" in (values.get(f) or "") for f in CONTACT_FIELDS):
+            # a name or email spanning lines is an unclosed quote that swallowed the rows after
+            # it (they are inside this one): say so, or the user looks for the wrong mistake
+            problem += " (a contact field runs over several lines: an unclosed quote?)"
     row: dict[str, Any] = {c: values.get(c) for c in staging.RAW_COLUMNS}
     row.update(
         lead_id=lead_id,

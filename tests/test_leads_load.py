@@ -304,6 +304,16 @@ def test_multiline_quoted_field_reports_its_first_line(db: Path, tmp_path: Path)
     assert [p.line for p in result.problems] == [4]
 
 
+def test_unclosed_quote_is_named_in_the_reason(db: Path, tmp_path: Path) -> None:
+    # found by the reliability drill: the reason used to be only "no valid email or usable
+    # phone", while the real mistake (a quote never closed) had swallowed the next row
+    path = tmp_path / "quote.csv"
+    path.write_text('name,email,phone\n"Ann,ann@x.io,\nBob,bob@x.io,\n', encoding="utf-8")
+    result = load_leads(path, db_path=db, routes=ROUTES)
+    assert result.staged == 0 and result.failed == 1
+    assert "unclosed quote" in result.problems[0].reason
+
+
 # ---------------------------------------------------------------- the outbox schema
 
 
