@@ -84,6 +84,20 @@ def db_path(override: str | Path | None = None) -> Path:
     return Path(value).expanduser().resolve()
 
 
+def destination(override: str | None = None) -> str:
+    """The dlt destination name: flag, then `[sync] destination` / `SYNC__DESTINATION`, then
+    `duckdb`. Its credentials are dlt's own settings (`DESTINATION__POSTGRES__CREDENTIALS`, ...)."""
+    value = override or _get("sync.destination") or "duckdb"
+    return str(value).strip().lower()
+
+
+def destination_credentials(name: str) -> str | None:
+    """The configured credentials of destination `name` as a string (only to tell two
+    warehouses of the same kind apart; never printed)."""
+    value = _get(f"destination.{name}.credentials")
+    return str(value) if value is not None else None
+
+
 def account_names() -> list[str]:
     """Every configured account name, `default` first when the single-key form is set."""
     names: list[str] = []

@@ -1,7 +1,12 @@
 """HCP -> warehouse for one or more accounts: the function `hcp sync` and the Prefect flow call.
 
-One dlt pipeline per account (`hcp_<account>`), dataset `hcp`, DuckDB by default and any dlt
-destination when given. The key is checked first (GET /company, whose body is also the `company`
+One dlt pipeline per account (`hcp_<account>`, its own cursors and state), all into dataset
+`hcp`, where every row carries `account` (first part of every primary key). DuckDB by default,
+any dlt destination by name (`postgres`, `motherduck`, `bigquery`, ...) with dlt's own
+credentials settings. Before a load, a warehouse synced before the `account` column existed is
+migrated once (column added, rows backfilled as `default`). After a load, records missing from
+a complete full read of their object are flagged in `_hcp_deleted_at` (never after a failed or
+partial read, never from an incremental one). The key is checked first (GET /company, whose body is also the `company`
 row, so the check costs no extra request). A failed object keeps its cursor and is reported;
 objects that succeeded stay loaded; a rerun finishes the job. `full_refresh` re-reads and
 merges; it never drops a table (no dlt `refresh=`).
@@ -21,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +34,24 @@ import dlt
 from dlt.common.destination.reference import Destination
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.config import Account
+from pipelines.config import Account, destination_credentials
 from pipelines.config import db_path as configured_db_path
-from pipelines.dblock import duckdb_lock
+from pipelines.config import destination as configured_destination
+from pipelines.dblock import LockTimeout, duckdb_lock
 from pipelines.verify import EXIT_OK, EXIT_OTHER, result_for_error
 from sources.housecallpro import housecallpro
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import HCPError
 from sources.housecallpro.helpers import ObjectReport, ReadTracker, RequestCounter
 from sources.housecallpro.settings import (
+    ACCOUNT_COLUMN,
     BY_TABLE,
+    DELETED_AT_COLUMN,
+    DELETION_TABLES,
+    JOB_LINE_ITEMS,
     OBJECTS,
     TABLES,
+    history_table,
 )
 
 log = logging.getLogger("hcp.sync")
@@ -47,7 +59,10 @@ log = logging.getLogger("hcp.sync")
 DATASET = "hcp"
 LOADER_FILE_FORMAT = "jsonl"
 """DuckDB parses dlt's default `insert_values` SQL slowly (20 s for 3,000 jobs); it reads jsonl
-with `read_json` in a fraction of that (BENCHMARKS: docs/benchmarks-sync.md)."""
+with `read_json` in a fraction of that (BENCHMARKS: docs/benchmarks-sync.md). Other
+destinations use their own preferred format (PostgreSQL cannot load jsonl)."""
+LEGACY_ACCOUNT = "default"
+"""Account of rows synced before the `account` column existed (one key = account `default`)."""
 ProgressCallback = Callable[[str, ObjectReport], None]
 
 
@@ -84,6 +99,8 @@ class SyncResult:
     requests: int = 0
     company_name: str | None = None
     pipeline_name: str = ""
+    deleted: dict[str, int] = field(default_factory=dict)
+    """Records newly flagged `_hcp_deleted_at` in this run, per table."""
 
     @property
     def failed(self) -> list[ObjectResult]:
@@ -122,12 +139,34 @@ def pipelines_dir_for(db_path: Path | None, destination_key: str) -> Path:
     return root / destination_key
 
 
-def _destination_key(db_path: Path | None, destination: Any) -> str:
+def _destination_key(db_path: Path | None, destination: Any, dataset: str = DATASET) -> str:
     if db_path is not None and destination is None:
         digest = hashlib.sha1(str(db_path.resolve()).encode()).hexdigest()[:8]
-        return f"{db_path.stem}-{digest}"
-    name = getattr(destination, "destination_name", None) or str(destination)
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60]
+        key = f"{db_path.stem}-{digest}"
+    else:
+        name = getattr(destination, "destination_name", None) or str(destination)
+        key = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60]
+        # two PostgreSQL servers (or databases) must not share cursors: key by credentials too
+        creds = destination_credentials(name) if isinstance(destination, str) else None
+        if creds:
+            key += "-" + hashlib.sha1(creds.encode()).hexdigest()[:8]
+    if dataset != DATASET:
+        key += f"-{dataset}"
+    return key
+
+
+def resolve_destination(
+    destination: Destination | str | None, db_path: str | Path | None
+) -> tuple[Any, Path | None]:
+    """(dlt destination, DuckDB file or None): DuckDB at the configured file unless another
+    destination is named by the argument or by `[sync] destination` / `SYNC__DESTINATION`."""
+    if destination is None or isinstance(destination, str):
+        name = configured_destination(destination)
+        if name == "duckdb":
+            duck = configured_db_path(db_path)
+            return dlt.destinations.duckdb(str(duck)), duck
+        return name, None
+    return destination, None
 
 
 @contextmanager
@@ -161,6 +200,9 @@ def sync_account(
     max_retries: int = 5,
     client: HCPClient | None = None,
     workers: int | None = None,
+    dataset: str = DATASET,
+    history: Sequence[str] | None = None,
+    job_line_items: bool | None = None,
 ) -> SyncResult:
     """Sync one account into the warehouse; never raises for HCP errors (see `SyncResult`).
 
@@ -168,22 +210,24 @@ def sync_account(
     destination works (PostgreSQL, ...), in which case no DuckDB lock is taken. `client` lets a
     caller share or instrument the HTTP client (tests, benchmarks); by default one is built from
     the account (its rate limit and concurrency). `lookback_s`, `estimates_full_read_every_s`,
-    `routes_days_back` and `routes_days_ahead` default to `[sources.housecallpro]` in
-    `.dlt/config.toml` (or `SOURCES__HOUSECALLPRO__LOOKBACK_S`, ...), then the source's defaults.
+    `routes_days_back`, `routes_days_ahead`, `history` and `job_line_items` default to
+    `[sources.housecallpro]` in `.dlt/config.toml` (or `SOURCES__HOUSECALLPRO__LOOKBACK_S`, ...),
+    then the source's defaults. `dataset` is for tests that need a schema of their own.
     """
     started = time.monotonic()
     for key, value in _DLT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     selected = parse_objects(objects)
-    duck = None if destination is not None else configured_db_path(db_path)
-    dest = destination if destination is not None else dlt.destinations.duckdb(str(duck))
+    dest, duck = resolve_destination(destination, db_path)
     pdir = (
         Path(pipelines_dir)
         if pipelines_dir
-        else pipelines_dir_for(duck, _destination_key(duck, destination))
+        else pipelines_dir_for(duck, _destination_key(duck, None if duck else dest, dataset))
     )
     pipeline_name = f"hcp_{account.name}"
-    counter = RequestCounter({o.path: o.table for o in OBJECTS})
+    paths = {o.path: o.table for o in OBJECTS}
+    paths[JOB_LINE_ITEMS.path] = JOB_LINE_ITEMS.table
+    counter = RequestCounter(paths)
     own_client = client is None
     if client is None:
         client = HCPClient.from_account(
@@ -211,11 +255,15 @@ def sync_account(
                         "estimates_full_read_every_s": estimates_full_read_every_s,
                         "routes_days_back": routes_days_back,
                         "routes_days_ahead": routes_days_ahead,
+                        "history": history,
+                        "job_line_items": job_line_items,
                     }.items()
                     if v is not None
                 },
                 workers=workers or max(4, client.concurrency * 2),
                 client_key=account.api_key,
+                dataset=dataset,
+                loader_file_format=LOADER_FILE_FORMAT if duck is not None else None,
             )
     finally:
         if own_client:
@@ -240,6 +288,8 @@ def _run(
     options: dict[str, Any],
     workers: int,
     client_key: str,
+    dataset: str = DATASET,
+    loader_file_format: str | None = LOADER_FILE_FORMAT,
 ) -> None:
     try:
         company = client.get("/company")
@@ -252,10 +302,11 @@ def _run(
     pipeline = dlt.pipeline(
         pipeline_name=result.pipeline_name,
         destination=destination,
-        dataset_name=DATASET,
+        dataset_name=dataset,
         pipelines_dir=str(pipelines_dir),
     )
     step_error: str | None = None
+    load_id: str | None = None
     try:
         _drop_duplicate_extracted(pipeline)
         if pipeline.has_pending_data:
@@ -264,6 +315,7 @@ def _run(
             log.info("loading the package a previous run left behind")
             pipeline.normalize()
             pipeline.load()
+        migrate_account_column(pipeline)  # after: a package left by an older version has no account
         source = housecallpro(
             api_key=client_key,
             base_url=client.base_url,
@@ -271,18 +323,143 @@ def _run(
             tracker=tracker,
             company=company if isinstance(company, dict) else None,
             full_refresh=full_refresh,
+            account=result.account,
             **options,  # unset ones come from config: [sources.housecallpro] in .dlt/config.toml
-        ).with_resources(*selected)
+        )
+        source = source.with_resources(*_with_extras(selected, list(source.resources)))
         try:
-            pipeline.extract(source, workers=workers, loader_file_format=LOADER_FILE_FORMAT)
+            info = pipeline.extract(source, workers=workers, loader_file_format=loader_file_format)
         finally:
             tracker.close_running()
+        load_id = info.loads_ids[-1] if info.loads_ids else None
         pipeline.normalize()
         pipeline.load()
     except PipelineStepFailed as exc:
         step_error = f"{exc.step} step failed: {exc.exception}"
         log.error("sync of %s failed: %s", result.account, step_error)
     _collect(result, tracker, counter, selected, step_error)
+    if step_error is None and load_id is not None:
+        complete = [
+            t
+            for t in DELETION_TABLES
+            if t in result.objects
+            and result.objects[t].status == "ok"
+            and result.objects[t].mode in ("full", "tree", "per_parent")
+        ]
+        try:
+            flagged = flag_deleted(pipeline, result.account, load_id, complete)
+        except Exception as exc:  # noqa: BLE001 - reported as this account's failure, not raised
+            log.error("flagging deleted records of %s failed: %s", result.account, exc)
+            result.ok, result.exit_code = False, EXIT_OTHER
+            result.message = f"loaded, but flagging deleted records failed: {exc}"
+        else:
+            result.deleted = flagged
+
+
+def _with_extras(selected: list[str], available: list[str]) -> list[str]:
+    """The selected tables plus the optional ones that ride on them (`<t>_history`,
+    `job_line_items`), when the source built them (history / line items are enabled)."""
+    out = list(selected)
+    for table in selected:
+        for extra in (history_table(table), JOB_LINE_ITEMS.table if table == "jobs" else None):
+            if extra and extra in available and extra not in out:
+                out.append(extra)
+    return out
+
+
+def _data_tables(pipeline: dlt.Pipeline) -> list[str]:
+    """Tables this pipeline knows (its schema) plus every raw table name, for a warehouse whose
+    local state is gone."""
+    names = set(TABLES) | {c for o in OBJECTS for c in o.children}
+    if pipeline.default_schema_name:
+        names |= set(pipeline.default_schema.data_table_names())
+    return sorted(n for n in names if not n.startswith("_dlt"))
+
+
+def migrate_account_column(pipeline: dlt.Pipeline) -> list[str]:
+    """Add `account` to tables synced before it existed and backfill it as `default`.
+
+    Before this column, one key (account `default`) filled the warehouse. Without the backfill
+    the merge on (`account`, id) would never match those rows (NULL = x is never true) and
+    every re-read record would be duplicated; dlt itself would also try to add the key column
+    as NOT NULL to a table with rows. Idempotent: a table that has the column is left alone.
+    Returns the tables migrated.
+    """
+    migrated: list[str] = []
+    names = _data_tables(pipeline)
+    with pipeline.destination_client() as client:
+        if getattr(client, "sql_client", None) is None:
+            log.warning("%s: no SQL client, `account` backfill skipped", pipeline.destination)
+            return migrated
+        migrated += _add_account_column(client, names)
+        # dlt's merge stages rows in `<dataset>_staging`; its tables need the column as well
+        with client.with_staging_dataset():  # type: ignore[attr-defined]
+            _add_account_column(client, names)
+    return migrated
+
+
+def _add_account_column(client: Any, names: Sequence[str]) -> list[str]:
+    sql = client.sql_client
+    if not sql.has_dataset():
+        return []
+    lacking = [
+        name
+        for name, columns in client.get_storage_tables(names)
+        if columns and ACCOUNT_COLUMN not in {c.lower() for c in columns}
+    ]
+    for name in lacking:
+        table = sql.make_qualified_table_name(name)
+        column = sql.escape_column_name(ACCOUNT_COLUMN)
+        typ = client.type_mapper.to_destination_type(
+            {"name": ACCOUNT_COLUMN, "data_type": "text"}, {"name": name}
+        )
+        log.warning("migrating %s: adding %s = %r", table, ACCOUNT_COLUMN, LEGACY_ACCOUNT)
+        with sql.begin_transaction():
+            sql.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {typ}")
+            sql.execute_sql(
+                f"UPDATE {table} SET {column} = %s WHERE {column} IS NULL", LEGACY_ACCOUNT
+            )
+    return lacking
+
+
+def flag_deleted(
+    pipeline: dlt.Pipeline, account: str, load_id: str, tables: Sequence[str]
+) -> dict[str, int]:
+    """Flag this account's rows that a complete full read (load `load_id`) did not return.
+
+    A full read re-merges every record it returns, so each of them now carries `load_id`; a row
+    of the same account with an older `_dlt_load_id` was not returned: HCP no longer lists it.
+    It gets `_hcp_deleted_at` (once: the first run that missed it). A record that comes back is
+    re-merged as a fresh row, whose `_hcp_deleted_at` is NULL. Callers pass only tables whose
+    read completed in this run; a failed or partial read must never reach here.
+    """
+    flagged: dict[str, int] = {}
+    if not tables:
+        return flagged
+    with pipeline.destination_client() as client:
+        sql = client.sql_client  # type: ignore[attr-defined]
+        existing = {
+            name
+            for name, columns in client.get_storage_tables(tables)  # type: ignore[attr-defined]
+            if columns and DELETED_AT_COLUMN in {c.lower() for c in columns}
+        }
+        now = datetime.now(UTC)
+        for name in tables:
+            if name not in existing:
+                continue
+            table = sql.make_qualified_table_name(name)
+            deleted = sql.escape_column_name(DELETED_AT_COLUMN)
+            acct = sql.escape_column_name(ACCOUNT_COLUMN)
+            where = f"{acct} = %s AND _dlt_load_id <> %s AND {deleted} IS NULL"
+            rows = sql.execute_sql(f"SELECT count(*) FROM {table} WHERE {where}", account, load_id)
+            count = int(rows[0][0]) if rows else 0
+            if count:
+                sql.execute_sql(
+                    f"UPDATE {table} SET {deleted} = %s WHERE {where}", now, account, load_id
+                )
+                log.warning("%s: %d record(s) of %s no longer listed by HCP", name, count, account)
+            flagged[name] = count
+    return flagged
 
 
 def _drop_duplicate_extracted(pipeline: dlt.Pipeline) -> None:
@@ -363,5 +540,34 @@ def sync(
     db_path: str | Path | None = None,
     **kwargs: Any,
 ) -> list[SyncResult]:
-    """Sync each account in turn into the same warehouse (one pipeline, one state per account)."""
-    return [sync_account(account, db_path, **kwargs) for account in accounts]
+    """Sync each account in turn into the same warehouse (one pipeline, one state per account).
+
+    One account failing (bad key, HCP down, even an unexpected error) never stops the others:
+    its `SyncResult` says why and the next account runs.
+    """
+    results = []
+    for account in accounts:
+        try:
+            results.append(sync_account(account, db_path, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - isolate accounts; the result carries the error
+            if isinstance(exc, LockTimeout):
+                raise  # the warehouse is busy: no other account could run either
+            log.exception("sync of %s failed", account.name)
+            results.append(
+                SyncResult(account.name, False, EXIT_OTHER, f"{type(exc).__name__}: {exc}")
+            )
+    return results
+
+
+def summarize(results: Sequence[SyncResult]) -> tuple[int, str]:
+    """(exit code, one line) for several accounts: 0 when all succeeded, else the first failed
+    account's code, and the line names every failed account."""
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return EXIT_OK, f"{len(results)} account(s) synced: {', '.join(r.account for r in results)}"
+    names = ", ".join(r.account for r in failed)  # each one's reason was printed with it
+    ok = [r.account for r in results if r.ok]
+    line = f"{len(failed)} of {len(results)} account(s) failed: {names}"
+    if ok:
+        line += f". Synced: {', '.join(ok)}"
+    return failed[0].exit_code or EXIT_OTHER, line

@@ -229,14 +229,15 @@ def test_many_accounts_are_kept_apart(warehouse: Path) -> None:
         for table in parents:
             con.execute(
                 f"CREATE OR REPLACE TABLE hcp.{table} AS "
-                f"SELECT *, 'east' AS account FROM hcp.{table} UNION ALL BY NAME "
-                f"SELECT * REPLACE (_dlt_id || '-w' AS _dlt_id), 'west' AS account FROM hcp.{table}"
+                f"SELECT * REPLACE ('east' AS account) FROM hcp.{table} UNION ALL BY NAME "
+                f"SELECT * REPLACE (_dlt_id || '-w' AS _dlt_id, 'west' AS account) FROM hcp.{table}"
             )
         for table in children:
             con.execute(
-                f"CREATE OR REPLACE TABLE hcp.{table} AS SELECT * FROM hcp.{table} UNION ALL "
-                f"SELECT * REPLACE (_dlt_id || '-w' AS _dlt_id, _dlt_parent_id || '-w' AS _dlt_parent_id) "
-                f"FROM hcp.{table}"
+                f"CREATE OR REPLACE TABLE hcp.{table} AS "
+                f"SELECT * REPLACE ('east' AS account) FROM hcp.{table} UNION ALL "
+                f"SELECT * REPLACE (_dlt_id || '-w' AS _dlt_id, _dlt_parent_id || '-w' AS _dlt_parent_id, "
+                f"'west' AS account) FROM hcp.{table}"
             )
     result = run_transforms(warehouse)
     assert not result.failed_audits

@@ -1,8 +1,9 @@
-"""`hcp sync`: HCP -> DuckDB with a live per-object display and a summary table.
+"""`hcp sync`: HCP -> warehouse with a live per-object display and a summary table.
 
-The work is `pipelines.sync.sync_account`; this module only parses flags, shows progress and
-turns the result into words and an exit code (0 ok; 2/3 from the key check, as `hcp verify`;
-1 anything else). Never prints the key.
+The work is `pipelines.sync.sync_account`, once per configured account (or the one `--account`
+names); this module only parses flags, shows progress and turns the results into words and an
+exit code (0 ok; 2/3 from a key check, as `hcp verify`; 1 anything else). One account failing
+never stops the next; with several accounts a last line names the failed ones. Never prints a key.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from rich.table import Table
 
 from pipelines.config import ConfigError, load_accounts
 from pipelines.config import db_path as configured_db_path
+from pipelines.config import destination as configured_destination
 from pipelines.dblock import LockTimeout
-from pipelines.sync import SyncResult, parse_objects, sync_account
+from pipelines.sync import DATASET, SyncResult, parse_objects, summarize, sync_account
 from pipelines.verify import EXIT_OTHER
 from sources.housecallpro.helpers import ObjectReport
 
@@ -104,8 +106,15 @@ def sync_command(
     account: str | None = typer.Option(None, "--account", help="Only this named account."),
     db: str | None = typer.Option(None, "--db", help="DuckDB file (default: hcp.duckdb)."),
     base_url: str | None = typer.Option(None, "--base-url", help="Override the HCP base URL."),
+    destination: str | None = typer.Option(
+        None,
+        "--destination",
+        help="dlt destination (default duckdb, or [sync] destination): postgres, motherduck, "
+        "bigquery, ... with dlt's credentials settings (DESTINATION__POSTGRES__CREDENTIALS).",
+    ),
 ) -> None:
-    """HCP -> DuckDB: every object, incremental and merged; progress, then a summary per object."""
+    """HCP -> warehouse: every object of every account, incremental and merged; progress, then a
+    summary per object and account."""
     console = Console()
     err = Console(stderr=True)
     # dlt's per-column notes ("column X received no data") would drown the summary
@@ -118,29 +127,46 @@ def sync_command(
         raise typer.Exit(EXIT_OTHER) from None
     if base_url:
         accounts = [dataclasses.replace(a, base_url=base_url.rstrip("/")) for a in accounts]
-    path = configured_db_path(db)
-    worst = 0
+    dest = configured_destination(destination)
+    path = configured_db_path(db) if dest == "duckdb" else None
+    where_to = f" Warehouse: {path}" if path else f" Warehouse: {dest}, dataset {DATASET}."
+    results: list[SyncResult] = []
     for acct in accounts:
         progress = _Progress(selected)
         try:
             with Live(progress, console=console, refresh_per_second=8, transient=True):
                 result = sync_account(
-                    acct, path, objects=selected, full_refresh=full_refresh, progress=progress
+                    acct,
+                    path,
+                    objects=selected,
+                    full_refresh=full_refresh,
+                    progress=progress,
+                    destination=dest,
                 )
         except LockTimeout as exc:
             err.print(f"[red]{escape(str(exc))}[/]")
             raise typer.Exit(EXIT_OTHER) from None
+        except Exception as exc:  # noqa: BLE001 - one account's crash must not stop the others
+            result = SyncResult(acct.name, False, EXIT_OTHER, f"{type(exc).__name__}: {exc}")
+        results.append(result)
         if result.objects:
             console.print(summary_table(result))
         for obj in result.skipped:
             console.print(f"[yellow]{obj.table} skipped: {escape(obj.error or '')}[/]")
         for obj in result.failed:
             err.print(f"[red]{obj.table} failed: {escape(obj.error or '')}[/]")
+        for table, n in result.deleted.items():
+            if n:
+                console.print(f"[yellow]{table}: {n} record(s) no longer in HCP, flagged[/]")
         colour = "green" if result.ok else "red"
-        where = f" Warehouse: {path}" if result.ok else ""
+        where = where_to if result.ok else ""
         label = f"{acct.name}: " if len(accounts) > 1 or acct.name != "default" else ""
         (console if result.ok else err).print(
             f"[{colour}]{label}{escape(result.message)}{where}[/]"
         )
-        worst = worst or result.exit_code
-    raise typer.Exit(worst)
+    code, line = summarize(results)
+    if len(results) > 1:
+        (console if code == 0 else err).print(
+            f"[{'green' if code == 0 else 'red'}]{escape(line)}[/]", soft_wrap=True
+        )
+    raise typer.Exit(code)

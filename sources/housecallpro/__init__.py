@@ -13,21 +13,29 @@ saved cursor minus a lookback. The range is applied here (the explicit stop in
 has finished: a read that fails keeps its old cursor and the next run picks up where it
 stopped. The rest are read in full and merged. Must never: advance a cursor past rows it has
 not loaded, or stop a sync because an application-key-only object answered 401/403.
+
+Every row carries `account` (the configured account name), first in every primary key, and dlt
+propagates it into child tables, so several accounts share one dataset without colliding.
+Optional extras ride on the reads above and never fetch a record twice: `<object>_history`
+(a transformer over the object's own items, scd2, retiring only keys it re-read) and
+`job_line_items` (a transformer over the incremental jobs read: one request per changed job).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+from dlt.common.normalizers.json.relational import DataItemNormalizer
 from dlt.sources import DltResource
 
 from sources.housecallpro.client import DEFAULT_BASE_URL, HCPClient
-from sources.housecallpro.errors import AuthError, HCPError, PermissionDenied
+from sources.housecallpro.errors import AuthError, HCPError, NotFound, PermissionDenied
 from sources.housecallpro.helpers import (
     ObjectReport,
     ReadTracker,
@@ -39,12 +47,20 @@ from sources.housecallpro.helpers import (
     walk_tree,
 )
 from sources.housecallpro.settings import (
+    ACCOUNT_COLUMN,
+    BY_TABLE,
+    DELETED_AT_COLUMN,
+    DELETION_STRATEGIES,
     ESTIMATES_FULL_READ_EVERY_S,
+    HISTORY_JSON_COLUMNS,
+    HISTORY_TABLES,
+    JOB_LINE_ITEMS,
     LOOKBACK_S,
     OBJECTS,
     ROUTES_DAYS_AHEAD,
     ROUTES_DAYS_BACK,
     HCPObject,
+    history_table,
 )
 
 __all__ = ["housecallpro", "ObjectReport", "ReadTracker"]
@@ -70,6 +86,9 @@ def housecallpro(
     client: Any = None,
     tracker: Any = None,
     company: Any = None,
+    account: str = "default",
+    history: Sequence[str] = (),
+    job_line_items: bool = False,
 ) -> Sequence[DltResource]:
     """Every HCP object as a merged dlt resource.
 
@@ -89,7 +108,20 @@ def housecallpro(
         tracker: a `ReadTracker` receiving per-object pages, rows, status and errors.
         company: the `/company` body when the caller already has it (the sync's key check),
             which saves one request.
+        account: the account name written into every row's `account` column (first part of
+            every primary key).
+        history: objects whose every version is also kept in `<object>_history` (scd2;
+            `history = ["jobs", "invoices"]` under `[sources.housecallpro]`).
+        job_line_items: also read `/jobs/{id}/line_items` for each job the jobs read yields
+            (one request per changed job) into `job_line_items`.
     """
+    unknown = sorted(set(history) - set(HISTORY_TABLES))
+    if unknown:
+        raise ValueError(f"history: unknown object(s) {unknown}; choose from {HISTORY_TABLES}")
+    # child tables get the root row's account too, so they can be filtered without a join
+    DataItemNormalizer.update_normalizer_config(
+        dlt.current.source_schema(), {"propagation": {"root": {ACCOUNT_COLUMN: ACCOUNT_COLUMN}}}
+    )
     if client is None:
         client = HCPClient(api_key, base_url, rate_limit=rate_limit, concurrency=concurrency)
     tracker = tracker if tracker is not None else ReadTracker()
@@ -98,31 +130,55 @@ def housecallpro(
         if obj.strategy == "incremental":
             every = estimates_full_read_every_s if obj.table in PERIODIC_FULL_READ else 0
             resources[obj.table] = _incremental(
-                obj, client, tracker, full_refresh, lookback_s, every
+                obj, client, tracker, account, full_refresh, lookback_s, every
             )
         elif obj.strategy == "per_parent":
             continue  # built after its parent, below
         elif obj.strategy == "single":
-            resources[obj.table] = _single(obj, client, tracker, company)
+            resources[obj.table] = _single(obj, client, tracker, account, company)
         elif obj.strategy == "daily":
             zone = company.get("time_zone") if isinstance(company, dict) else None
             days = (routes_days_back, routes_days_ahead, zone)
-            resources[obj.table] = _full(obj, client, tracker, days)
+            resources[obj.table] = _full(obj, client, tracker, account, days)
         else:
-            resources[obj.table] = _full(obj, client, tracker)
+            resources[obj.table] = _full(obj, client, tracker, account)
     for obj in OBJECTS:
         if obj.strategy == "per_parent":
             assert obj.parent is not None
-            resources[obj.table] = _per_parent(obj, resources[obj.parent], client, tracker)
-    return [resources[o.table] for o in OBJECTS]
+            resources[obj.table] = _per_parent(obj, resources[obj.parent], client, tracker, account)
+    out = [resources[o.table] for o in OBJECTS]
+    out += [_history(BY_TABLE[t], resources[t]) for t in HISTORY_TABLES if t in history]
+    if job_line_items:
+        out.append(_job_line_items(resources["jobs"], client, tracker, account, lookback_s))
+    return out
+
+
+def _tag(rows: Iterable[dict[str, Any]], account: str) -> None:
+    """Stamp the account on rows fresh from the client (they are ours to change)."""
+    for row in rows:
+        row[ACCOUNT_COLUMN] = account
+
+
+def _columns(obj: HCPObject) -> dict[str, dict[str, Any]]:
+    columns: dict[str, dict[str, Any]] = {
+        ACCOUNT_COLUMN: {"name": ACCOUNT_COLUMN, "data_type": "text", "nullable": False},
+        **obj.columns,
+    }
+    if obj.strategy in DELETION_STRATEGIES:
+        columns[DELETED_AT_COLUMN] = {
+            "name": DELETED_AT_COLUMN,
+            "data_type": "timestamp",
+            "nullable": True,
+        }
+    return columns
 
 
 def _hints(obj: HCPObject) -> dict[str, Any]:
     hints: dict[str, Any] = {
         "name": obj.table,
-        "primary_key": obj.primary_key,
+        "primary_key": [ACCOUNT_COLUMN, obj.primary_key],
         "write_disposition": "merge",
-        "columns": obj.columns,
+        "columns": _columns(obj),
         "parallelized": True,
     }
     if obj.nested:
@@ -150,6 +206,7 @@ def _incremental(
     obj: HCPObject,
     client: HCPClient,
     tracker: ReadTracker,
+    account: str,
     full_refresh: bool,
     lookback_s: int,
     full_read_every_s: float,
@@ -189,6 +246,7 @@ def _incremental(
                     value = parse_ts(row.get(cursor_name))
                     if value is not None and (newest is None or value > newest):
                         newest, newest_raw = value, row[cursor_name]
+                _tag(rows, account)
                 yield rows
         except HCPError as exc:
             _fail(tracker, obj, exc)
@@ -206,6 +264,7 @@ def _full(
     obj: HCPObject,
     client: HCPClient,
     tracker: ReadTracker,
+    account: str,
     days: tuple[int, int, str | None] | None = None,
 ) -> DltResource:
     walk = obj.strategy == "tree"
@@ -220,15 +279,18 @@ def _full(
         try:
             if days is not None:
                 back, ahead, zone = days
-                yield from read_days(
+                pages = read_days(
                     client, obj, days_back=back, days_ahead=ahead, time_zone=zone, on_page=on_page
                 )
             elif walk:
-                yield from walk_tree(
+                pages = walk_tree(
                     client, obj, parent_param=obj.parent_param or "parent_uuid", on_page=on_page
                 )
             else:
-                yield from read_all(client, obj, on_page=on_page)
+                pages = read_all(client, obj, on_page=on_page)
+            for rows in pages:
+                _tag(rows, account)
+                yield rows
         except HCPError as exc:
             _fail(tracker, obj, exc)
             return
@@ -238,7 +300,7 @@ def _full(
 
 
 def _per_parent(
-    obj: HCPObject, parent: DltResource, client: HCPClient, tracker: ReadTracker
+    obj: HCPObject, parent: DltResource, client: HCPClient, tracker: ReadTracker, account: str
 ) -> DltResource:
     """Materials: one listing per category the parent resource yields (HCP_API.md §3)."""
     parent_obj = next(o for o in OBJECTS if o.table == obj.parent)
@@ -253,7 +315,7 @@ def _per_parent(
             tracker.start(obj.table, obj.strategy)
         keys = [p[parent_obj.primary_key] for p in parents]
         try:
-            return read_per_parent(
+            rows = read_per_parent(
                 client,
                 obj,
                 keys,
@@ -263,12 +325,18 @@ def _per_parent(
         except HCPError as exc:
             _fail(tracker, obj, exc)
             return []
+        _tag(rows, account)
+        return rows
 
     return read
 
 
 def _single(
-    obj: HCPObject, client: HCPClient, tracker: ReadTracker, company: dict[str, Any] | None
+    obj: HCPObject,
+    client: HCPClient,
+    tracker: ReadTracker,
+    account: str,
+    company: dict[str, Any] | None,
 ) -> DltResource:
     @dlt.resource(**_hints(obj))
     def read() -> Iterator[dict[str, Any]]:
@@ -279,7 +347,139 @@ def _single(
             _fail(tracker, obj, exc)
             return
         tracker.page(obj.table, 1)
-        yield body
+        yield {**body, ACCOUNT_COLUMN: account}
         tracker.finish(obj.table)
 
     return read
+
+
+VALID_FROM, VALID_TO = "valid_from", "valid_to"
+"""Validity columns of `<object>_history` (UTC; `valid_to` is NULL for the current version)."""
+
+
+def _history(obj: HCPObject, parent: DltResource) -> DltResource:
+    """`<object>_history`: every version of `obj` seen, with `valid_from` / `valid_to`.
+
+    A transformer over the object's own resource, so the rows are the ones just read (no second
+    request). dlt's scd2 retires every active row absent from a load by default; with
+    `merge_key = (account, key)` it retires only rows whose key this load re-read, so an
+    incremental read (a few changed jobs) leaves every other job's current version open. A
+    version is the record's content hash: re-reading an unchanged record adds nothing.
+    """
+    json_cols = {
+        name: {"name": name, "data_type": "json"}
+        for name in HISTORY_JSON_COLUMNS.get(obj.table, ())
+    }
+    columns = {
+        ACCOUNT_COLUMN: {"name": ACCOUNT_COLUMN, "data_type": "text", "nullable": False},
+        **obj.columns,
+        **json_cols,
+    }
+
+    @dlt.transformer(
+        name=history_table(obj.table),
+        data_from=parent,
+        write_disposition={
+            "disposition": "merge",
+            "strategy": "scd2",
+            "validity_column_names": [VALID_FROM, VALID_TO],
+        },
+        merge_key=[ACCOUNT_COLUMN, obj.primary_key],
+        columns=columns,
+        max_table_nesting=1,
+    )
+    def versions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return rows
+
+    return versions
+
+
+def _job_line_items(
+    jobs: DltResource,
+    client: HCPClient,
+    tracker: ReadTracker,
+    account: str,
+    lookback_s: int,
+) -> DltResource:
+    """`/jobs/{id}/line_items` for each job the (incremental) jobs read yields.
+
+    The jobs read re-yields the jobs of its lookback window (already loaded last run); the
+    resource state remembers `updated_at` of the jobs asked within that window, so an unchanged
+    job is never asked twice. A job whose line items could not be read is kept in the state
+    (`pending`) and asked again on the next run, because the jobs cursor has moved past it.
+    Line items are replaced per job (merge key `account, job_id`), so removed ones disappear.
+    """
+    obj = JOB_LINE_ITEMS
+    table = obj.table
+
+    @dlt.transformer(
+        name=table,
+        data_from=jobs,
+        primary_key=[ACCOUNT_COLUMN, obj.primary_key],
+        merge_key=[ACCOUNT_COLUMN, "job_id"],
+        write_disposition="merge",
+        columns={
+            ACCOUNT_COLUMN: {"name": ACCOUNT_COLUMN, "data_type": "text", "nullable": False},
+            **obj.columns,
+        },
+    )
+    def read(parents: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        state = dlt.current.resource_state()
+        seen: dict[str, str] = state.setdefault("seen", {})
+        pending: dict[str, str] = state.setdefault("pending", {})
+        if tracker.report(table).status == "pending":
+            tracker.start(table, "per_job")
+            todo = dict(pending)  # failed last time: ask again once per run
+        else:
+            todo = {}
+        for job in parents:
+            job_id, updated = str(job["id"]), str(job.get("updated_at") or "")
+            if seen.get(job_id) != updated or not updated:
+                todo[job_id] = updated
+        if not todo:
+            return
+
+        def one(job_id: str) -> tuple[str, list[dict[str, Any]] | HCPError]:
+            try:
+                body = client.get(obj.path.format(id=job_id))
+            except NotFound:
+                return job_id, []  # the job is gone: no line items to keep
+            except HCPError as exc:
+                return job_id, exc
+            items = body.get(obj.envelope_key or "data", []) if isinstance(body, dict) else []
+            tracker.page(table, len(items))
+            return job_id, items
+
+        with ThreadPoolExecutor(
+            min(client.concurrency, len(todo)), thread_name_prefix="hcp-line-items"
+        ) as pool:
+            results = list(pool.map(one, list(todo)))
+        rows: list[dict[str, Any]] = []
+        for job_id, got in results:
+            if isinstance(got, HCPError):
+                pending[job_id] = todo[job_id]
+                log.error("%s of job %s failed: %s", table, job_id, got)
+                tracker.finish(table, "failed", f"job {job_id}: {got}")
+                continue
+            pending.pop(job_id, None)
+            seen[job_id] = todo[job_id]
+            for item in got:
+                rows.append({**item, "job_id": job_id, ACCOUNT_COLUMN: account})
+        _prune(seen, lookback_s)
+        if rows:
+            yield rows
+
+    return read
+
+
+def _prune(seen: dict[str, str], lookback_s: int) -> None:
+    """Keep only jobs inside the lookback window of the newest one: older ones are never re-read
+    by an incremental jobs read, so remembering them would only grow the state."""
+    stamps = [t for t in (parse_ts(v) for v in seen.values() if v) if t is not None]
+    if not stamps:
+        return
+    horizon = max(stamps).timestamp() - lookback_s - 1
+    for job_id, value in list(seen.items()):
+        stamp = parse_ts(value) if value else None
+        if stamp is None or stamp.timestamp() < horizon:
+            del seen[job_id]

@@ -267,7 +267,15 @@ class RequestCounter:
         self.counts: dict[str, RequestCount] = {}
 
     def table_for(self, path: str) -> str:
-        return self._paths.get(path.split("?", 1)[0], path)
+        bare = path.split("?", 1)[0]
+        table = self._paths.get(bare)
+        if table is not None:
+            return table
+        # per-record listings (`/jobs/{id}/line_items`): match the path with its id replaced
+        parts = bare.split("/")
+        if len(parts) == 4:
+            return self._paths.get(f"/{parts[1]}/{{id}}/{parts[3]}", path)
+        return path
 
     def __call__(
         self, method: str, path: str, status: int | None, message: str, elapsed: float

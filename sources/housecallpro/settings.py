@@ -260,7 +260,51 @@ OBJECTS: tuple[HCPObject, ...] = (
     HCPObject("company", "/company", None, strategy="single", columns=_text("id")),
 )
 
+ACCOUNT_COLUMN = "account"
+"""Every raw row carries the HCP account it came from (the configured account name, `default`
+with one key); it leads every primary key so two accounts never collide in one dataset."""
+DELETED_AT_COLUMN = "_hcp_deleted_at"
+"""Set when a record is missing from a complete full read of its object for its account;
+cleared when the record comes back (docs/accounts-history-destinations.md)."""
+DELETION_STRATEGIES: frozenset[str] = frozenset({"full", "tree", "per_parent"})
+"""Objects read in full on every run, so a record missing from a complete read is gone in HCP.
+Incremental objects (jobs carry `deleted_at` / `canceled_at`), routes (one day per listing)
+and company are never flagged."""
+
+JOB_LINE_ITEMS = HCPObject(
+    "job_line_items",
+    "/jobs/{id}/line_items",
+    "data",
+    strategy="per_parent",
+    parent="jobs",
+    columns={
+        **_text("id", "job_id", "service_item_id"),
+        **_cents("unit_price", "unit_cost", "amount"),
+    },
+)
+"""Optional (`job_line_items = true`): one request per job, so only jobs the incremental jobs
+read yields are asked (HCP_API.md §3: `{object:"list",data,url}`, no paging)."""
+
+HISTORY_JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "jobs": ("notes", "assigned_employees", "tags", "original_estimate_uuids"),
+    "invoices": ("items", "payments", "taxes", "discounts"),
+    "estimates": ("options", "assigned_employees"),
+    "customers": ("addresses", "tags"),
+}
+"""Lists kept as JSON inside `<object>_history` so one version is one row (an audit reads the
+version, not a child-table join); lists not named here still become child tables."""
+
 BY_TABLE: dict[str, HCPObject] = {o.table: o for o in OBJECTS}
 TABLES: tuple[str, ...] = tuple(o.table for o in OBJECTS)
 INCREMENTAL_TABLES: tuple[str, ...] = tuple(o.table for o in OBJECTS if o.strategy == "incremental")
 APP_KEY_ONLY_TABLES: tuple[str, ...] = tuple(o.table for o in OBJECTS if o.app_key_only)
+DELETION_TABLES: tuple[str, ...] = tuple(
+    o.table for o in OBJECTS if o.strategy in DELETION_STRATEGIES
+)
+HISTORY_TABLES: tuple[str, ...] = tuple(o.table for o in OBJECTS if o.strategy != "single")
+"""Objects whose versions can be kept in `<object>_history` (`history = [...]` in config)."""
+
+
+def history_table(table: str) -> str:
+    """`jobs` -> `jobs_history`: the scd2 table that keeps every version of `table` seen."""
+    return f"{table}_history"
