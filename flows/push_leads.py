@@ -132,7 +132,7 @@ def push_leads_flow(
         limit: at most this many leads per account in this run.
         max_failed_share: fail the run when the failed share of the leads handled passes this
             (0.2 = 20%); the artifact is published either way.
-        db_path: the DuckDB file; default `DESTINATION__DUCKDB__CREDENTIALS` or `hcp.duckdb`.
+        db_path: the DuckDB file; default `DESTINATION__DUCKDB__CREDENTIALS` or `hcp_sync.duckdb`.
         secret_blocks: account name -> name of a Prefect `Secret` block holding its API key.
     """
     if not 0.0 <= max_failed_share <= 1.0:

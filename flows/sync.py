@@ -176,7 +176,7 @@ def sync_flow(
             plus every account named in `secret_blocks`).
         objects: HCP tables to read (e.g. `["estimates", "invoices"]`); default: all of them.
         full_refresh: re-read the objects in full and merge (never drops tables or history).
-        db_path: the DuckDB file; default `DESTINATION__DUCKDB__CREDENTIALS` or `hcp.duckdb`.
+        db_path: the DuckDB file; default `DESTINATION__DUCKDB__CREDENTIALS` or `hcp_sync.duckdb`.
         secret_blocks: account name -> name of a Prefect `Secret` block holding its API key.
         transforms: rebuild the `analytics` models after loading (when they are installed).
     """

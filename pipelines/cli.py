@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from pipelines.commands import demo, report, sandbox, serve, sync, transform, verify
 from pipelines.commands.leads import leads_app
@@ -23,5 +27,18 @@ app.command("transform")(transform.transform_command)
 app.add_typer(report.report_app, name="report")
 app.command("serve")(serve.serve_command)
 
+
+def main() -> None:
+    """The `hcp` entry point: configuration and lock problems are one clear line, not a traceback."""
+    from pipelines.config import ConfigError
+    from pipelines.dblock import LockTimeout
+
+    try:
+        app()
+    except (ConfigError, LockTimeout) as exc:
+        Console(stderr=True).print(f"[red]{escape(str(exc))}[/]")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -21,7 +21,10 @@ import dlt
 DEFAULT_BASE_URL = "https://api.housecallpro.com"
 DEFAULT_RATE_LIMIT = 10.0  # requests per second, shared by all threads of one client
 DEFAULT_CONCURRENCY = 4  # requests in flight
-DEFAULT_DB_PATH = "hcp.duckdb"
+DEFAULT_DB_PATH = "hcp_sync.duckdb"
+RESERVED_DB_STEMS = frozenset({"hcp", "staging", "analytics", "main"})
+"""DuckDB names a database (catalog) after its file: `hcp.duckdb` would make every `hcp.<table>`
+ambiguous between the catalog and our `hcp` schema, so such names are refused."""
 SECTION = "sources.housecallpro"
 _ACCOUNT_ENV = re.compile(r"^SOURCES__HOUSECALLPRO__ACCOUNTS__([A-Z0-9_]+?)__API_KEY$")
 
@@ -74,14 +77,21 @@ def concurrency() -> int:
 
 
 def db_path(override: str | Path | None = None) -> Path:
-    """The DuckDB file: flag, then `DESTINATION__DUCKDB__CREDENTIALS`, then `hcp.duckdb`."""
+    """The DuckDB file: flag, then `DESTINATION__DUCKDB__CREDENTIALS`, then `hcp_sync.duckdb`."""
     if override:
-        return Path(override).expanduser().resolve()
-    value = _get("destination.duckdb.credentials", DEFAULT_DB_PATH)
-    if not isinstance(value, str):
-        value = DEFAULT_DB_PATH
-    value = value.removeprefix("duckdb:///")
-    return Path(value).expanduser().resolve()
+        path = Path(override).expanduser().resolve()
+    else:
+        value = _get("destination.duckdb.credentials", DEFAULT_DB_PATH)
+        if not isinstance(value, str):
+            value = DEFAULT_DB_PATH
+        path = Path(value.removeprefix("duckdb:///")).expanduser().resolve()
+    if path.stem.lower() in RESERVED_DB_STEMS:
+        raise ConfigError(
+            f"DuckDB file {path.name!r} would clash with hcp-sync's schema {path.stem!r}: "
+            f"DuckDB names the database after its file, so {path.stem}.<table> becomes "
+            f"ambiguous. Use another name, e.g. {DEFAULT_DB_PATH!r}."
+        )
+    return path
 
 
 def destination(override: str | None = None) -> str:

@@ -4,7 +4,7 @@
 module reads it and hands the same deployments to `prefect.serve`, so `hcp serve` (no work pool,
 the single-machine way) and `prefect deploy --all` (a worker of the `hcp-local` pool) cannot
 drift apart. Flow runs start as subprocesses of this process and import the flows by module
-path, so the working folder only matters for where `.dlt/` and `hcp.duckdb` are found.
+path, so the working folder only matters for where `.dlt/` and `hcp_sync.duckdb` are found.
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ def sync_account(
 ) -> SyncResult:
     """Sync one account into the warehouse; never raises for HCP errors (see `SyncResult`).
 
-    `destination` defaults to DuckDB at `db_path` (flag, config, then `hcp.duckdb`); any dlt
+    `destination` defaults to DuckDB at `db_path` (flag, config, then `hcp_sync.duckdb`); any dlt
     destination works (PostgreSQL, ...), in which case no DuckDB lock is taken. `client` lets a
     caller share or instrument the HTTP client (tests, benchmarks); by default one is built from
     the account (its rate limit and concurrency). `lookback_s`, `estimates_full_read_every_s`,

@@ -23,7 +23,7 @@ ROUTES = parse_routes({"routes": {"default": {}, "strict": {"non_us_phone": "rej
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no leads_routes.toml, no hcp.duckdb of the developer's
+    monkeypatch.chdir(tmp_path)  # no leads_routes.toml, no hcp_sync.duckdb of the developer's
 
 
 @pytest.fixture

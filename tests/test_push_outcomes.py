@@ -642,7 +642,7 @@ def test_test_lead_cli_prints_id_and_maps_401(
     result = CliRunner().invoke(app, ["leads", "test"])
     assert result.exit_code == 0, result.output
     assert "cus_0001" in result.output
-    assert not (tmp_path / "hcp.duckdb").exists()  # not staged
+    assert not (tmp_path / "hcp_sync.duckdb").exists()  # not staged
     fake.customers.clear()
     fake.script["*"] = [401]
     refused = CliRunner().invoke(app, ["leads", "test"])

@@ -36,7 +36,7 @@ def modelled(tmp_path_factory: pytest.TempPathFactory, _sandbox_session: Sandbox
 
 @pytest.fixture
 def db(modelled: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "hcp.duckdb"
+    path = tmp_path / "hcp_sync.duckdb"
     shutil.copy(modelled, path)
     return path
 

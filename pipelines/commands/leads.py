@@ -33,7 +33,7 @@ err = Console(stderr=True)
 DbOption = Annotated[
     Path | None,
     typer.Option(
-        "--db", help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp.duckdb)."
+        "--db", help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb)."
     ),
 ]
 RoutesOption = Annotated[

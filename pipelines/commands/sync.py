@@ -104,7 +104,7 @@ def sync_command(
         False, "--full-refresh", help="Re-read every object in full and merge (never drops tables)."
     ),
     account: str | None = typer.Option(None, "--account", help="Only this named account."),
-    db: str | None = typer.Option(None, "--db", help="DuckDB file (default: hcp.duckdb)."),
+    db: str | None = typer.Option(None, "--db", help="DuckDB file (default: hcp_sync.duckdb)."),
     base_url: str | None = typer.Option(None, "--base-url", help="Override the HCP base URL."),
     destination: str | None = typer.Option(
         None,
