@@ -109,7 +109,7 @@ def sync_command(
     destination: str | None = typer.Option(
         None,
         "--destination",
-        help="dlt destination (default duckdb, or [sync] destination): postgres, motherduck, "
+        help="dlt destination (default duckdb, or SYNC__DESTINATION): postgres, motherduck, "
         "bigquery, ... with dlt's credentials settings (DESTINATION__POSTGRES__CREDENTIALS).",
     ),
 ) -> None:
