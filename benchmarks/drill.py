@@ -51,6 +51,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULT_KINDS = ("500", "502", "503", "slow", "drop", "lost")
+PUSH_KILL_RATE = 20.0
+"""req/s of the push runs the kill drill interrupts: slow enough that sending takes seconds."""
 
 
 @dataclass
@@ -294,7 +296,7 @@ def _spawn(kind: str, url: str, key: str, db: Path, log: Path) -> subprocess.Pop
     env = child_env(
         SOURCES__HOUSECALLPRO__API_KEY=key,
         SOURCES__HOUSECALLPRO__BASE_URL=url,
-        SOURCES__HOUSECALLPRO__RATE_LIMIT="40" if kind == "push" else "0",
+        SOURCES__HOUSECALLPRO__RATE_LIMIT=str(PUSH_KILL_RATE) if kind == "push" else "0",
         DLT_DATA_DIR=str(db.parent / "dlt"),
         HCP_LOCK_TIMEOUT="60",
     )
@@ -307,6 +309,8 @@ def _spawn(kind: str, url: str, key: str, db: Path, log: Path) -> subprocess.Pop
 
 
 def drill_kills(cfg: Config) -> Drill:
+    from collections import defaultdict
+
     from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
     from pipelines.load_leads import load_leads
@@ -316,76 +320,109 @@ def drill_kills(cfg: Config) -> Drill:
     rng = random.Random(cfg.seed)
     plan = ["sync"] * (cfg.kills // 2) + ["push"] * (cfg.kills - cfg.kills // 2)
     rng.shuffle(plan)
-    n_leads = cfg.leads * 3
+    batch = max(20, cfg.leads // 2)
     d.did = (
-        f"One DuckDB file shared by `hcp sync` and `python -m pipelines.push_leads` "
-        f"subprocesses (push paced at 40 req/s so a run lasts seconds), {n_leads} staged leads, "
-        f"sandbox scale {cfg.scale:g}. {cfg.kills} SIGKILLs in a random order of {plan.count('sync')} "
-        "sync and "
-        f"{plan.count('push')} push runs, each at a random moment between 0.3x and 1.0x of the "
-        "run's expected length (learnt from runs that finished first, which are not counted); "
-        "between runs the sandbox gets edits (a customer renamed, a job edited, a customer "
-        "added). Then recovery: one normal sync and pushes until settled."
+        "One DuckDB file shared by `hcp sync` and `python -m pipelines.push_leads` subprocesses "
+        f"(sandbox scale {cfg.scale:g}; the push paced at {PUSH_KILL_RATE:g} req/s so its sending "
+        f"lasts seconds). First one unkilled run of each, whose length (process start to exit) "
+        f"calibrates the kills. Then {cfg.kills} SIGKILLs in a random order of "
+        f"{plan.count('sync')} sync and {plan.count('push')} push runs, each at a uniformly random "
+        "moment between 0.1x and 1.0x of that length (imports, key check, reads, normalize, "
+        f"load; claims, sends, writes). Before every push run {batch} new leads are staged, so "
+        "each push has work in flight when it dies; between runs the sandbox gets edits (a "
+        "customer renamed, a job edited, a customer added). A run that beats its kill must exit "
+        "0 (it is not counted as a kill). Then recovery: pushes until settled, then one normal sync."
     )
     folder = cfg.work / "kills"
     folder.mkdir()
     db = folder / "shared.duckdb"
     logs = folder / "runs.log"
-    kinds = write_leads(folder / "leads.csv", n_leads, "k")
-    load_leads(folder / "leads.csv", db_path=db, routes=RouteBook())
-    expected = {"sync": 8.0, "push": n_leads / 40 + 3.0}
+    kinds: Counter[str] = Counter()
+    staged = 0
+
+    def stage() -> None:
+        nonlocal staged
+        csv_path = folder / f"leads-{staged}.csv"
+        kinds.update(write_leads(csv_path, batch, f"k{staged}"))
+        load_leads(csv_path, db_path=db, routes=RouteBook())
+        staged += 1
+
     landed: Counter[str] = Counter()
     finished: Counter[str] = Counter()
-    moments: list[str] = []
+    moments: dict[str, list[float]] = defaultdict(list)
+    length: dict[str, float] = {}
     deadline = time.monotonic() + (600 if not cfg.quick else 180)
     with sandbox_process(scale=cfg.scale, allow_duplicate_emails=True) as sb:
         admin = sb.admin
         customers = [c["id"] for c in admin.records("customers")]
         jobs = [j["id"] for j in admin.records("jobs")]
+
+        def edit(n: int) -> None:
+            admin.update("customers", rng.choice(customers), {"first_name": f"Renamed{n}"})
+            admin.update("jobs", rng.choice(jobs), {"description": f"edited by the drill, run {n}"})
+            admin.add("customers", {"first_name": f"Added{n}", "email": f"added{n}@drill.example"})
+
+        for kind in ("sync", "push"):  # calibration: one whole run of each
+            if kind == "push":
+                stage()
+            started = time.monotonic()
+            code = _spawn(kind, sb.url, sb.api_key, db, logs).wait(timeout=300)
+            length[kind] = time.monotonic() - started
+            d.check(code == 0, f"the unkilled {kind} run exited {code} (see {logs.name})")
+            edit(0)
         todo = list(plan)
-        while todo and time.monotonic() < deadline:
+        while todo and time.monotonic() < deadline and d.ok:
             kind = todo[0]
-            delay = rng.uniform(0.3, 1.0) * expected[kind]
+            if kind == "push":
+                stage()
+            delay = rng.uniform(0.1, 1.0) * length[kind]
             started = time.monotonic()
             proc = _spawn(kind, sb.url, sb.api_key, db, logs)
             try:
-                proc.wait(timeout=delay)
-                finished[kind] += 1  # it beat the kill: learn its length, try again
-                expected[kind] = max(1.0, time.monotonic() - started)
+                code = proc.wait(timeout=delay)
+                finished[kind] += 1
+                d.check(code == 0, f"a {kind} run that beat its kill exited {code}")
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
                 landed[kind] += 1
-                moments.append(f"{kind} {time.monotonic() - started:.1f}s")
+                moments[kind].append(time.monotonic() - started)
                 todo.pop(0)
-            n = landed.total() + finished.total()
-            admin.update("customers", rng.choice(customers), {"first_name": f"Renamed{n}"})
-            admin.update("jobs", rng.choice(jobs), {"description": f"edited by the drill, run {n}"})
-            admin.add("customers", {"first_name": f"Added{n}", "email": f"added{n}@drill.example"})
+            edit(landed.total() + finished.total())
         d.check(
             not todo, f"only {landed.total()} of {cfg.kills} kills landed within the time budget"
         )
+        # recovery: the push first (it creates customers), then the sync that reads them back
+        pushes = push_until_settled(db, sb.url, sb.api_key)
         recovery, runs = sync_until_ok(sb.url, sb.api_key, db, runs=3)
         d.check(recovery.ok, f"the recovery sync failed {runs} times: {recovery.message}")
-        pushes = push_until_settled(db, sb.url, sb.api_key)
         reference = fresh_reference(sb.url, sb.api_key, folder)
         diff = warehouse_diff(reference, warehouse_snapshot(db))
         d.check(not diff, f"after recovery the warehouse differs from a fresh sync: {diff[:3]}")
         created = admin.created_customers()
-        problems = exactly_once(db, created, kinds)
+        problems = exactly_once(db, created, dict(kinds))
         d.check(not problems, f"push after kills is not exactly once: {problems}")
         runs_table = _push_runs(db)
+    valid = kinds["email"] + kinds["phone"]
     d.figures += [
+        f"- calibration (whole run, process start to exit): sync {length['sync']:.1f} s, push "
+        f"{length['push']:.1f} s ({batch} leads)",
         f"- kills landed: {landed['sync']} sync + {landed['push']} push = {landed.total()} "
-        f"(runs that finished before their kill: {dict(finished) or 0})",
-        f"- kill moments (after spawn): {', '.join(moments)}",
-        f"- recovery: sync ok after {runs} run(s); {len(pushes)} push run(s); push runs recorded "
-        f"by status: {runs_table}",
+        f"(runs that finished before their kill, exit 0: {dict(finished) or 0})",
+    ]
+    d.figures += [
+        f"- {kind} kill moments, seconds after spawn: "
+        + ", ".join(f"{t:.1f}" for t in sorted(moments[kind]))
+        for kind in ("sync", "push")
+        if moments[kind]
+    ]
+    d.figures += [
+        f"- recovery: sync ok after {runs} run(s); {len(pushes)} push run(s); "
+        f"`staging.push_runs` by status: {runs_table}",
         f"- warehouse vs a fresh sync of the final sandbox: "
         f"{'equal, table by table' if not diff else diff[:3]}",
-        f"- leads: {dict(lead_counts(db))}; customers created "
-        f"{len(created)} for {kinds.get('email', 0) + kinds.get('phone', 0)} "
-        "valid leads",
+        f"- leads: {dict(lead_counts(db))}; customers created {len(created)} for {valid} valid "
+        f"leads ({staged} batches of {batch})",
     ]
     for line in d.figures:
         cfg.log(line)
