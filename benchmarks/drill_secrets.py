@@ -25,6 +25,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -306,10 +307,10 @@ def _real_demo(folder: Path, tail: str) -> str:
 
     work = folder / "demo"
     work.mkdir()
-    with (
-        (work / "console.log").open("w") as out,
-        mock.patch("pipelines.demo.secrets.token_hex", return_value=f"sk-drill-SECRET-{tail}"),
-    ):
+    # only the demo module's `secrets` name is replaced: patching `secrets.token_hex` itself
+    # would also give every dlt pipe the same instance id (dlt draws them from it)
+    stub = SimpleNamespace(token_hex=lambda n=None: f"sk-drill-SECRET-{tail}")
+    with (work / "console.log").open("w") as out, mock.patch("pipelines.demo.secrets", stub):
         result = run_demo(work, console=Console(file=out, width=120))
     return (
         f"`run_demo` (key `demo-sk-drill-SECRET-<hex>`): {result.leads_pushed} leads pushed, "
