@@ -167,15 +167,20 @@ def test_serve_every_overrides_schedules_and_only_filters() -> None:
         build_deployments(load_specs(), only=["nope"])
 
 
+@pytest.mark.timeout(60)  # if the check regresses, `hcp serve` would serve forever
 def test_hcp_serve_without_a_prefect_server_says_how_to_start_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Prefect's temporary server runs no scheduler: serving against it would never run."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
     from typer.testing import CliRunner
 
     from pipelines.cli import app
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    result = CliRunner().invoke(app, ["serve"])
+    # The session's prefect_test_harness sets an API URL for every test after it; this test
+    # is about a machine with none configured.
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 1
     assert "prefect server start" in result.output
