@@ -19,7 +19,7 @@ import random
 
 from sandbox import seed_vocab as V
 from sandbox.clock import iso
-from sandbox.seed_base import DAY, HOUR, Dataset, Record, _weighted
+from sandbox.seed_base import DAY, HOUR, LEAD_CUSTOMER_KEYS, Dataset, Record, _weighted
 from sandbox.seed_catalog import CatalogBuilder
 from sandbox.settings import SandboxSettings
 
@@ -587,22 +587,7 @@ class _Builder(CatalogBuilder):
             rec: Record = {
                 "id": self.pid("lea_"),
                 "number": number,
-                "customer": {
-                    k: c[k]
-                    for k in (
-                        "id",
-                        "first_name",
-                        "last_name",
-                        "email",
-                        "company",
-                        "notifications_enabled",
-                        "mobile_number",
-                        "home_number",
-                        "work_number",
-                        "tags",
-                        "lead_source",
-                    )
-                },
+                "customer": {k: c[k] for k in LEAD_CUSTOMER_KEYS},
                 "address": {
                     k: a[k] for k in ("id", "city", "state", "street", "street_line_2", "zip")
                 },

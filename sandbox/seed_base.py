@@ -119,3 +119,19 @@ class BuilderBase:
             "latitude": round(30.27 + (self.rng.random() - 0.5) * 0.6, 6),
             "longitude": round(-97.74 + (self.rng.random() - 0.5) * 0.6, 6),
         }
+
+
+LEAD_CUSTOMER_KEYS = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "company",
+    "notifications_enabled",
+    "mobile_number",
+    "home_number",
+    "work_number",
+    "tags",
+    "lead_source",
+)
+"""The customer fields a lead embeds (SPEC Lead.customer): seeded and POSTed leads alike."""

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from sandbox.seed import Record
+from sandbox.seed_base import LEAD_CUSTOMER_KEYS
 from sandbox.store import Store
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "mobile_number", "home_number", "work_number")
@@ -222,22 +223,7 @@ def create_lead(store: Store, body: Any) -> Record:
     number = 1 + max((r["number"] for r in store.all("leads")), default=0)
     record: Record = {
         "number": number,
-        "customer": {
-            k: customer.get(k)
-            for k in (
-                "id",
-                "first_name",
-                "last_name",
-                "email",
-                "company",
-                "notifications_enabled",
-                "mobile_number",
-                "home_number",
-                "work_number",
-                "tags",
-                "lead_source",
-            )
-        },
+        "customer": {k: customer.get(k) for k in LEAD_CUSTOMER_KEYS},
         "address": {
             k: address.get(k) for k in ("id", "city", "state", "street", "street_line_2", "zip")
         }
