@@ -19,7 +19,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -109,15 +108,22 @@ def child_sync(url: str, db: str) -> None:
 
 
 def peak_rss(url: str, tmp: Path) -> dict[str, float]:
+    """One full sync in a child process; `peak_mb` sampled by psutil from outside.
+
+    Not the child's ru_maxrss: Linux carries the parent's high-water mark across fork+exec, and
+    this process holds the floor's whole read (~1 GB at scale 10) by the time it runs, which made
+    scale 1 and scale 10 read the same figure.
+    """
+    from benchmarks.common import run_measured
+
     db = tmp / f"rss-{time.monotonic_ns()}" / "w.duckdb"
     db.parent.mkdir()
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_sync", "--child-sync", url, str(db)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    m = run_measured([sys.executable, "-m", "benchmarks.bench_sync", "--child-sync", url, str(db)])
+    if m.returncode != 0:
+        raise RuntimeError(f"sync child failed: {m.stderr[-2000:]}")
+    figures = json.loads(m.stdout.strip().splitlines()[-1])
+    figures["peak_mb"] = m.peak_rss_mb
+    return figures
 
 
 def fresh(tmp: Path, name: str) -> Path:
