@@ -73,7 +73,7 @@ def run_env() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run.py must explain itself on an old Python
         say(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
         return 1
     if not argv or argv[0] in {"-h", "--help"}:

@@ -43,7 +43,9 @@ def attribution_command(
     ),
     account: str | None = typer.Option(None, "--account", help="Only this account."),
     db: Path | None = typer.Option(
-        None, "--db", help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb)."
+        None,
+        "--db",
+        help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb).",
     ),
 ) -> None:
     """Revenue, jobs, payments and ROI by lead source (attribution by customer, as HCP's Marketing ROI)."""

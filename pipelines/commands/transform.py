@@ -16,7 +16,9 @@ from transforms.project import ProjectError
 
 def transform_command(
     db: Path | None = typer.Option(
-        None, "--db", help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb)."
+        None,
+        "--db",
+        help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb).",
     ),
 ) -> None:
     """Apply transforms/ into schema `analytics` (dependency order, audited, all-or-nothing)."""
