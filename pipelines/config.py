@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.configuration.exceptions import ConfigProviderException
 
 DEFAULT_BASE_URL = "https://api.housecallpro.com"
 DEFAULT_RATE_LIMIT = 10.0  # requests per second, shared by all threads of one client
@@ -51,9 +52,10 @@ def _get(key: str, default: Any = None) -> Any:
     """Look a key up in dlt's providers (env, secrets.toml, config.toml), secrets first."""
     for accessor in (dlt.secrets, dlt.config):
         try:
-            value = accessor.get(key)
-        except Exception:  # noqa: BLE001 - dlt raises several types for "not found"
-            value = None
+            value = accessor.get(key)  # None when the key is not set anywhere
+        except ConfigProviderException as exc:
+            # A file that does not parse must not read as "no key configured".
+            raise ConfigError(f"Could not read hcp-sync's configuration: {exc}") from None
         if value is not None:
             return value
     return default

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 import respx
@@ -9,6 +14,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE = "https://hcp.test"
 KEY = "verify_SECRET_key_42"
 
@@ -50,3 +56,28 @@ def test_verify_without_key_says_what_to_set(monkeypatch: pytest.MonkeyPatch) ->
     result = CliRunner().invoke(app, ["verify"])
     assert result.exit_code == 1
     assert "SOURCES__HOUSECALLPRO__API_KEY" in result.output
+
+
+def test_malformed_secrets_file_is_named_not_read_as_no_key(tmp_path: Path) -> None:
+    """A typo in secrets.toml must be reported as such, not as "no key configured".
+
+    dlt reads its TOML files once per process, so this runs `hcp verify` fresh, as a user would.
+    """
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text('[sources.housecallpro]\napi_key = "abc\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    env.update({"DLT_PROJECT_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "verify"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 1, output
+    assert "secrets.toml" in output
+    assert "line 2" in output
+    assert "No HCP API key configured" not in output
+    assert "Traceback" not in output
