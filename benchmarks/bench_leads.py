@@ -59,8 +59,8 @@ def _load_child(csv_path: str, db_path: str, heap: bool = False) -> dict[str, An
 
     import psutil
 
-    from pipelines.load_leads import load_leads
-    from pipelines.routes import RouteBook
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import RouteBook
 
     # current RSS, not ru_maxrss: Linux carries the parent's high-water mark across fork+exec,
     # so a child of a big benchmark process would report the parent's memory as its own
@@ -106,9 +106,9 @@ def bench_push(rate: float, seconds: float, workdir: Path, concurrency: int = 4)
 
     from benchmarks.common import sandbox_process
     from pipelines.config import Account
-    from pipelines.load_leads import load_leads
-    from pipelines.push_leads import push_leads
-    from pipelines.routes import PushSettings, RouteBook
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import PushSettings, RouteBook
+    from pipelines.leads.push import push_leads
 
     n = int(rate * seconds)
     tag = f"r{int(rate)}"

@@ -11,7 +11,7 @@ Drills (each prints what it did, its figures and PASS/FAIL; exit code 1 if any f
   lands a warehouse equal, table by table, to the fault-free one, and a push creates exactly one
   customer per valid lead (duplicate emails allowed by the sandbox, so only the push's own
   lookup stands between a lost answer and a second customer);
-- kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.push_leads`
+- kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.leads.push`
   subprocesses sharing one DuckDB file, with edits in the sandbox between runs -> after
   recovery runs the warehouse equals a fresh sync and every lead is exactly one customer;
 - bad input: >= 150 malformed lead rows and a dozen malformed CSV files -> every row ends
@@ -130,8 +130,8 @@ def push_until_settled(
     db: Path, url: str, key: str, *, timeout_s: float = 10.0, runs: int = 6
 ) -> list[Any]:
     """Push like a schedule would until nothing is claimable (bounded)."""
-    from pipelines.push_leads import push_leads
-    from pipelines.routes import PushSettings, RouteBook
+    from pipelines.leads.profiles import PushSettings, RouteBook
+    from pipelines.leads.push import push_leads
     from sources.housecallpro.client import HCPClient
 
     results = []
@@ -213,8 +213,8 @@ def _admin(url: str) -> Any:
 def drill_faults(cfg: Config) -> Drill:
     from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
-    from pipelines.load_leads import load_leads
-    from pipelines.routes import RouteBook
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import RouteBook
 
     d = Drill("faults")
     rate = cfg.fault_rate_alone
@@ -303,7 +303,7 @@ def _spawn(kind: str, url: str, key: str, db: Path, log: Path) -> subprocess.Pop
     if kind == "sync":
         cmd = [str(Path(sys.executable).with_name("hcp")), "sync", "--db", str(db)]
     else:
-        cmd = [sys.executable, "-m", "pipelines.push_leads", "--db", str(db)]
+        cmd = [sys.executable, "-m", "pipelines.leads.push", "--db", str(db)]
     with log.open("ab") as fh:
         return subprocess.Popen(cmd, env=env, cwd=db.parent, stdout=fh, stderr=subprocess.STDOUT)
 
@@ -313,8 +313,8 @@ def drill_kills(cfg: Config) -> Drill:
 
     from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
-    from pipelines.load_leads import load_leads
-    from pipelines.routes import RouteBook
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import RouteBook
 
     d = Drill("kills")
     rng = random.Random(cfg.seed)
@@ -322,7 +322,7 @@ def drill_kills(cfg: Config) -> Drill:
     rng.shuffle(plan)
     batch = max(20, cfg.leads // 2)
     d.did = (
-        "One DuckDB file shared by `hcp sync` and `python -m pipelines.push_leads` subprocesses "
+        "One DuckDB file shared by `hcp sync` and `python -m pipelines.leads.push` subprocesses "
         f"(sandbox scale {cfg.scale:g}; the push paced at {PUSH_KILL_RATE:g} req/s so its sending "
         f"lasts seconds). First one unkilled run of each, whose length (process start to exit) "
         f"calibrates the kills. Then {cfg.kills} SIGKILLs in a random order of "
@@ -469,8 +469,8 @@ def drill_bad_input(cfg: Config) -> Drill:
 
     from benchmarks.common import child_env, sandbox_process
     from benchmarks.drill_inputs import write_bad_files, write_bad_leads
-    from pipelines.load_leads import LoadError, load_leads
-    from pipelines.routes import RouteBook
+    from pipelines.leads.load import LoadError, load_leads
+    from pipelines.leads.profiles import RouteBook
 
     d = Drill("bad input")
     folder = cfg.work / "bad"
@@ -609,8 +609,8 @@ def drill_secrets(cfg: Config, api_url: str) -> Drill:
 def drill_concurrency(cfg: Config, api_url: str) -> Drill:
     from benchmarks.common import child_env, sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
-    from pipelines.load_leads import load_leads
-    from pipelines.routes import RouteBook
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import RouteBook
 
     d = Drill("concurrency")
     folder = cfg.work / "concurrency"

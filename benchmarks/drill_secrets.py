@@ -94,10 +94,10 @@ def run_secrets_drill(cfg: Config, api_url: str) -> Drill:
     from benchmarks.drill import exactly_once, push_until_settled, sync_until_ok
     from benchmarks.drill_inputs import write_leads
     from pipelines.config import Account
-    from pipelines.load_leads import load_leads
-    from pipelines.push_leads import push_leads
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import PushSettings, RouteBook
+    from pipelines.leads.push import push_leads
     from pipelines.report import attribution_report
-    from pipelines.routes import PushSettings, RouteBook
     from pipelines.sync import sync_account
     from pipelines.transform import run_transforms
     from sources.housecallpro.client import HCPClient
@@ -266,8 +266,8 @@ def _flows(folder: Path, url: str, other_url: str, key: str) -> tuple[list[str],
     from benchmarks.drill_inputs import write_leads
     from flows.push_leads import push_leads_flow
     from flows.sync import sync_flow
-    from pipelines.load_leads import load_leads
-    from pipelines.routes import RouteBook
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import RouteBook
     from tests.plugins.prefect_fixtures import flow_run_record
 
     db = folder / "flows.duckdb"
@@ -303,14 +303,14 @@ def _real_demo(folder: Path, tail: str) -> str:
     """`run_demo` itself, with its random key made recognisable (`demo-sk-drill-SECRET-...`)."""
     from rich.console import Console
 
-    from pipelines.demo import run_demo
+    from pipelines.cli.demo import run_demo
 
     work = folder / "demo"
     work.mkdir()
     # only the demo module's `secrets` name is replaced: patching `secrets.token_hex` itself
     # would also give every dlt pipe the same instance id (dlt draws them from it)
     stub = SimpleNamespace(token_hex=lambda n=None: f"sk-drill-SECRET-{tail}")
-    with (work / "console.log").open("w") as out, mock.patch("pipelines.demo.secrets", stub):
+    with (work / "console.log").open("w") as out, mock.patch("pipelines.cli.demo.secrets", stub):
         result = run_demo(work, console=Console(file=out, width=120))
     return (
         f"`run_demo` (key `demo-sk-drill-SECRET-<hex>`): {result.leads_pushed} leads pushed, "
@@ -328,7 +328,7 @@ def _cli_runs(folder: Path, url: str, other_url: str, key: str, child_env: Any) 
         SOURCES__HOUSECALLPRO__RATE_LIMIT="1000",
         DLT_DATA_DIR=str(folder / "cli-dlt"),
     )
-    leads = ROOT / "pipelines" / "demo_data" / "leads.csv"
+    leads = ROOT / "pipelines" / "cli" / "demo_data" / "leads.csv"
     runs = [
         ["verify"],
         ["sync", "--db", str(db)],

@@ -1,7 +1,7 @@
 """The `hcp-push-leads` flow: `staging.leads` -> HCP customers, failing loudly when too many fail.
 
 Thin on purpose: the work (exactly-once sending, reconciliation, bookkeeping in
-`staging.lead_attempts` / `staging.push_runs`) is `pipelines.push_leads.push_leads`, the same as
+`staging.lead_attempts` / `staging.push_runs`) is `pipelines.leads.push.push_leads`, the same as
 `hcp leads push`. This file adds what a schedule needs: one task per account, retries on
 transient errors (safe: the push reconciles unanswered attempts before sending again), none on a
 refused key, the DuckDB lock, a markdown artifact, and a failed run when the share of failed
@@ -22,9 +22,9 @@ from flows.accounts import account_names, redact, resolve_account
 from flows.artifacts import PUSH_KEY, PushFigures, failed_share, publish, push_markdown
 from flows.retry import RETRIES, RETRY_DELAYS_S, RETRY_JITTER, KeyRejected, retry_if_transient
 from pipelines import config
-from pipelines.dblock import duckdb_lock
-from pipelines.push_leads import PushResult, push_leads
+from pipelines.leads.push import PushResult, push_leads
 from pipelines.verify import EXIT_INVALID_TOKEN, EXIT_PERMISSION
+from pipelines.warehouse import duckdb_lock
 
 DEFAULT_MAX_FAILED_SHARE = 0.2
 """A run where more than a fifth of the leads failed is worth a person's attention (a changed

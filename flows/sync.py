@@ -24,9 +24,9 @@ from flows.accounts import account_names, redact, resolve_account
 from flows.artifacts import SYNC_KEY, AccountFigures, ObjectFigures, publish, sync_markdown
 from flows.retry import RETRIES, RETRY_DELAYS_S, RETRY_JITTER, KeyRejected, retry_if_transient
 from pipelines import config
-from pipelines.dblock import duckdb_lock
 from pipelines.sync import SyncResult, parse_objects, sync_account
 from pipelines.verify import EXIT_INVALID_TOKEN, EXIT_PERMISSION
+from pipelines.warehouse import duckdb_lock
 
 
 class SyncFailed(Exception):

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.dblock import LockTimeout, duckdb_lock
+from pipelines.warehouse import LockTimeout, duckdb_lock
 
 HOLDER = """
 import sys, time
-from pipelines.dblock import duckdb_lock
+from pipelines.warehouse import duckdb_lock
 with duckdb_lock(sys.argv[1], timeout_s=1):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

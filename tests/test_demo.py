@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.demo import DEMO_DB, QUERIES, DemoError, prepare_db
+from pipelines.cli.demo import DEMO_DB, QUERIES, DemoError, prepare_db
 
 HCP = Path(sys.executable).parent / "hcp"
 

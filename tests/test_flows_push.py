@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from flows.push_leads import push_leads_flow
-from pipelines import staging
+from pipelines.leads import outbox
 from sandbox.server import SandboxHandle
 from tests.plugins.prefect_fixtures import flow_run_record
 from tests.plugins.sandbox_fixtures import SandboxFactory
@@ -35,7 +35,7 @@ def _stage(db: Path, tag: str) -> list[str]:
     """3 sendable leads and 2 without any contact; returns the sendable leads' emails."""
     emails = [f"flow-{tag}-{i}@example.com" for i in range(3)]
     with duckdb.connect(str(db)) as con:
-        staging.ensure_schema(con)
+        outbox.ensure_schema(con)
         for i, email in enumerate(emails):
             con.execute(
                 "INSERT INTO staging.leads (lead_id, name, email, lead_source) VALUES (?, ?, ?, ?)",

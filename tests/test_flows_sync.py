@@ -17,7 +17,7 @@ import pytest
 from prefect.blocks.system import Secret
 
 from flows.sync import sync_flow
-from pipelines.dblock import duckdb_lock
+from pipelines.warehouse import duckdb_lock
 from sandbox.server import SandboxHandle
 from tests.plugins.prefect_fixtures import flow_run_record
 from tests.plugins.sandbox_fixtures import SandboxFactory

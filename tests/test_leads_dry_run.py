@@ -11,12 +11,12 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from pipelines import staging
 from pipelines.cli import app
-from pipelines.lead_status import lead_status, retry_leads
-from pipelines.load_leads import load_leads
-from pipelines.push_leads import plan_push
-from pipelines.routes import parse_routes
+from pipelines.leads import outbox
+from pipelines.leads.load import load_leads
+from pipelines.leads.profiles import parse_routes
+from pipelines.leads.push import plan_push
+from pipelines.leads.status import lead_status, retry_leads
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 KEY = "dryrun_SECRET_key_77"
@@ -105,7 +105,7 @@ def test_dry_run_on_a_new_database_creates_nothing(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh.duckdb"
     assert plan_push(fresh).leads == []
     con = duckdb.connect(str(fresh))
-    assert not staging.schema_exists(con)
+    assert not outbox.schema_exists(con)
     con.close()
 
 
@@ -141,7 +141,7 @@ def test_status_counts_reasons_and_examples(db: Path) -> None:
 def test_status_groups_reasons_that_differ_only_by_value(tmp_path: Path) -> None:
     path = tmp_path / "g.duckdb"
     con = duckdb.connect(str(path))
-    staging.ensure_schema(con)
+    outbox.ensure_schema(con)
     con.execute(
         "INSERT INTO staging.leads (lead_id, status, error_reason) VALUES "
         "('x1', 'failed_permanent', 'line 2: no valid email or usable phone (email ''a'': not an email address)'),"

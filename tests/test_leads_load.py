@@ -12,10 +12,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from pipelines import staging
 from pipelines.cli import app
-from pipelines.load_leads import LoadError, load_leads
-from pipelines.routes import RouteBook, parse_routes
+from pipelines.leads import outbox
+from pipelines.leads.load import LoadError, load_leads
+from pipelines.leads.profiles import RouteBook, parse_routes
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROUTES = parse_routes({"routes": {"default": {}, "strict": {"non_us_phone": "reject"}}})
@@ -281,7 +281,7 @@ def test_malformed_rows_are_staged_failed_with_line_and_reason(db: Path, tmp_pat
         assert re.search(expected[problem.line], problem.reason), (problem.line, problem.reason)
 
     staged = rows_of(db)
-    failed = [r for r in staged if r["status"] == staging.FAILED_PERMANENT]
+    failed = [r for r in staged if r["status"] == outbox.FAILED_PERMANENT]
     assert len(failed) == len(cases)
     for row in failed:
         line = int(re.match(r"^line (\d+): ", row["error_reason"]).group(1))
@@ -319,7 +319,7 @@ def test_unclosed_quote_is_named_in_the_reason(db: Path, tmp_path: Path) -> None
 
 def test_sql_insert_with_raw_columns_only_is_pending(db: Path) -> None:
     con = duckdb.connect(str(db))
-    staging.ensure_schema(con)
+    outbox.ensure_schema(con)
     con.execute("INSERT INTO staging.leads (name, email) VALUES ('Ann Lee', 'ann@x.io')")
     con.execute("INSERT INTO staging.leads (lead_id, phone) VALUES ('mine-1', '4155552671')")
     rows = con.execute(
@@ -339,14 +339,14 @@ def test_migration_adds_columns_without_losing_rows(db: Path) -> None:
         "CREATE TABLE staging.leads (lead_id VARCHAR PRIMARY KEY, email VARCHAR, status VARCHAR)"
     )
     con.execute("INSERT INTO staging.leads VALUES ('old-1', 'old@x.io', 'sent')")
-    staging.ensure_schema(con)
-    staging.ensure_schema(con)  # idempotent
-    cols = staging.table_columns(con, "leads")
+    outbox.ensure_schema(con)
+    outbox.ensure_schema(con)  # idempotent
+    cols = outbox.table_columns(con, "leads")
     row = con.execute(
         "SELECT lead_id, email, status, attempts, account FROM staging.leads"
     ).fetchall()
     con.close()
-    assert sorted(c.name for c in staging.LEADS_COLUMNS) == sorted(cols)
+    assert sorted(c.name for c in outbox.LEADS_COLUMNS) == sorted(cols)
     assert row == [("old-1", "old@x.io", "sent", 0, "default")]
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.config import ConfigError
-from pipelines.routes import RouteBook, load_routes, parse_routes
-from sources.housecallpro.leads import (
+from pipelines.leads.mapping import (
     InvalidLead,
     Route,
     StagedLead,
@@ -15,6 +14,7 @@ from sources.housecallpro.leads import (
     parse_phone,
     split_name,
 )
+from pipelines.leads.profiles import RouteBook, load_routes, parse_routes
 
 
 def lead(**kw: object) -> StagedLead:

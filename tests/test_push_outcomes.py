@@ -13,11 +13,11 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from pipelines import staging
 from pipelines.cli import app
-from pipelines.push_leads import PushResult, push_leads
-from pipelines.routes import PushSettings, RouteBook, parse_routes
-from pipelines.test_lead import TEST_EMAIL, send_test_lead
+from pipelines.leads import outbox
+from pipelines.leads.profiles import PushSettings, RouteBook, parse_routes
+from pipelines.leads.push import PushResult, push_leads
+from pipelines.leads.smoke import TEST_EMAIL, send_test_lead
 from sources.housecallpro.client import HCPClient
 
 BASE = "https://hcp.test"
@@ -161,7 +161,7 @@ def hcp() -> Iterator[tuple[FakeHCP, respx.MockRouter]]:
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "push.duckdb"
     con = duckdb.connect(str(path))
-    staging.ensure_schema(con)
+    outbox.ensure_schema(con)
     con.close()
     return path
 
@@ -588,7 +588,7 @@ def test_key_is_in_no_table_output_or_error(
         assert out.exception is None or isinstance(out.exception, SystemExit)
     assert outputs[2].exit_code == 2
     con = duckdb.connect(str(db))
-    for table in staging.TABLES:
+    for table in outbox.TABLES:
         dump = con.execute(f"SELECT * FROM staging.{table}").fetchall()
         assert dump and KEY not in repr(dump), table
     con.close()

@@ -21,9 +21,9 @@ import duckdb
 import pytest
 
 from pipelines.config import Account
-from pipelines.load_leads import load_leads
-from pipelines.push_leads import PushResult, push_leads
-from pipelines.routes import PushSettings, RouteBook
+from pipelines.leads.load import load_leads
+from pipelines.leads.profiles import PushSettings, RouteBook
+from pipelines.leads.push import PushResult, push_leads
 from sandbox.server import SandboxHandle
 from sources.housecallpro.client import HCPClient
 
@@ -224,7 +224,7 @@ def _spawn_push(db: Path, sb: SandboxHandle) -> subprocess.Popen[str]:
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.push_leads", "--db", str(db)],
+        [sys.executable, "-m", "pipelines.leads.push", "--db", str(db)],
         cwd=db.parent,
         env=env,
         stdout=subprocess.PIPE,

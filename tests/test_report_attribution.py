@@ -20,7 +20,9 @@ from pipelines.sync import sync_account
 from pipelines.transform import run_transforms
 from sandbox.server import SandboxHandle
 
-SPEND = Path(__file__).resolve().parents[1] / "pipelines" / "demo_data" / "marketing_spend.csv"
+SPEND = (
+    Path(__file__).resolve().parents[1] / "pipelines" / "cli" / "demo_data" / "marketing_spend.csv"
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipelines.commands.sandbox import sandbox_command
+from pipelines.cli.sandbox import sandbox_command
 
 
 @pytest.mark.slow

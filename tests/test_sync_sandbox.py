@@ -21,7 +21,8 @@ import duckdb
 import pytest
 
 from pipelines.config import Account
-from pipelines.sync import _destination_key, pipelines_dir_for, sync_account
+from pipelines.sync import sync_account
+from pipelines.sync.run import _destination_key, pipelines_dir_for
 from sandbox.server import SandboxHandle, run_sandbox
 from sandbox.settings import SandboxSettings
 from sources.housecallpro.settings import INCREMENTAL_TABLES, OBJECTS

@@ -36,7 +36,7 @@ from typing import Any
 import dlt
 
 from pipelines.config import ConfigError
-from sources.housecallpro.leads import NON_US_POLICIES, TARGETS, Route
+from pipelines.leads.mapping import NON_US_POLICIES, TARGETS, Route
 
 ROUTES_FILE = "leads_routes.toml"
 SECTION = "sources.housecallpro.leads"

@@ -27,19 +27,27 @@ from typing import Any
 
 import duckdb
 
-from pipelines import config, staging
+from pipelines import config
 from pipelines.config import Account
-from pipelines.dblock import duckdb_lock
-from pipelines.routes import (
+from pipelines.leads import outbox
+from pipelines.leads.mapping import InvalidLead, MappedLead, StagedLead, map_lead
+from pipelines.leads.outbox import (
+    FAILED_PERMANENT,
+    FAILED_RETRYABLE,
+    LINKED,
+    PENDING,
+    SENDING,
+    SENT,
+)
+from pipelines.leads.profiles import (
     PushSettings,
     RouteBook,
     load_push_settings,
     load_routes,
     normalise_column,
 )
-from pipelines.staging import FAILED_PERMANENT, FAILED_RETRYABLE, LINKED, PENDING, SENDING, SENT
 from pipelines.verify import result_for_error, verify_account
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, duckdb_lock
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import (
     AuthError,
@@ -49,9 +57,8 @@ from sources.housecallpro.errors import (
     TransportError,
     ValidationError,
 )
-from sources.housecallpro.leads import InvalidLead, MappedLead, StagedLead, map_lead
 
-LEAD_COLUMNS = ("lead_id", "account", *staging.RAW_COLUMNS, "extra", "status", "attempts")
+LEAD_COLUMNS = ("lead_id", "account", *outbox.RAW_COLUMNS, "extra", "status", "attempts")
 
 
 @dataclass(frozen=True)
@@ -122,13 +129,13 @@ def _row_to_lead(row: tuple[Any, ...]) -> LeadRow:
             }
     lead = StagedLead(
         lead_id=str(values["lead_id"]),
-        **{c: (str(values[c]) if values[c] is not None else None) for c in staging.RAW_COLUMNS},
+        **{c: (str(values[c]) if values[c] is not None else None) for c in outbox.RAW_COLUMNS},
         extra=extra,
     )
     return LeadRow(
         lead=lead,
         account=str(values["account"] or "default"),
-        status=str(values["status"] or staging.PENDING),
+        status=str(values["status"] or outbox.PENDING),
         attempts=int(values["attempts"] or 0),
     )
 
@@ -189,11 +196,11 @@ def plan_push(
     routes = routes or load_routes()
     plan = PushPlan()
     with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
-        if not staging.schema_exists(con):
+        if not outbox.schema_exists(con):
             return plan
         kw: dict[str, Any] = {"account": account, "route": route, "routes": routes}
         leftovers = select_leads(con, "status = 'sending'", [], **kw)
-        claimable = select_leads(con, staging.CLAIMABLE_SQL, [], limit=limit, **kw)
+        claimable = select_leads(con, outbox.CLAIMABLE_SQL, [], limit=limit, **kw)
     for row, action in [(r, "reconcile") for r in leftovers] + [(r, "send") for r in claimable]:
         route_name = (row.lead.route or "").strip() or routes.default_route
         try:
@@ -904,7 +911,7 @@ def push_leads(
     db = config.db_path(db_path)
     try:
         with duckdb_lock(db, on_wait=on_wait), connect(db, on_wait=on_wait) as con:
-            staging.ensure_schema(con)
+            outbox.ensure_schema(con)
             return _Push(con, client, name, routes, settings, route, limit, on_event).run()
     finally:
         if own_client:
@@ -914,17 +921,17 @@ def push_leads(
 def accounts_with_pending(db_path: str | Path | None = None) -> dict[str, int]:
     """Claimable leads per account, to tell the user about accounts that have no key."""
     with connect(config.db_path(db_path), read_only=True) as con:
-        if not staging.schema_exists(con):
+        if not outbox.schema_exists(con):
             return {}
         rows = con.execute(
             f"SELECT coalesce(account, 'default'), count(*) FROM staging.leads "
-            f"WHERE {staging.CLAIMABLE_SQL} OR status = 'sending' GROUP BY 1"
+            f"WHERE {outbox.CLAIMABLE_SQL} OR status = 'sending' GROUP BY 1"
         ).fetchall()
     return {str(a): int(n) for a, n in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.push_leads [--db PATH] [--limit N] [--account A]`: the push alone.
+    """`python -m pipelines.leads.push [--db PATH] [--limit N] [--account A]`: the push alone.
 
     Lighter than the CLI (no other command is imported), for drills and subprocess tests;
     prints the result as JSON and exits with its exit code.
@@ -932,7 +939,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m pipelines.push_leads")
+    parser = argparse.ArgumentParser(prog="python -m pipelines.leads.push")
     parser.add_argument("--db", default=None)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--account", default="default")

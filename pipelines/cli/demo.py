@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 
 from pipelines.config import Account
-from pipelines.warehouse import connect
+from pipelines.warehouse import LockTimeout, connect
 
 DEMO_SEED = 42
 DEMO_DB = "hcp-demo.duckdb"
@@ -172,8 +173,8 @@ def run_demo(
     prepare_db(db)
     sync_account = _optional("pipelines.sync", "sync_account")
     run_transforms = _optional("pipelines.transform", "run_transforms")
-    load_leads = _optional("pipelines.load_leads", "load_leads")
-    push_leads = _optional("pipelines.push_leads", "push_leads")
+    load_leads = _optional("pipelines.leads.load", "load_leads")
+    push_leads = _optional("pipelines.leads.push", "push_leads")
     with ExitStack() as stack:
         state_dir = Path(tempfile.mkdtemp(prefix="hcp-demo-dlt-"))
         stack.callback(shutil.rmtree, state_dir, ignore_errors=True)
@@ -233,7 +234,7 @@ def _run_steps(
 ) -> None:
     with steps.step("Syncing HCP -> DuckDB (every object, dataset `hcp`)"):
         if sync_account is None:
-            raise DemoError("this version has no sync (pipelines/sync.py): nothing to demo")
+            raise DemoError("this version has no sync (pipelines/sync/run.py): nothing to demo")
         _sync(steps, sync_account, account, db, state_dir)
 
     with steps.step("Building the analytics models (transforms/ -> schema `analytics`)"):
@@ -244,10 +245,10 @@ def _run_steps(
 
     with steps.step(f"Staging sample leads ({LEADS_CSV.name} -> staging.leads)"):
         if load_leads is None:
-            result.skipped.append("lead load: pipelines/load_leads.py is not in this version")
+            result.skipped.append("lead load: pipelines/leads/load.py is not in this version")
             steps.say("skipped: the lead load has not landed in this version", "yellow")
         else:
-            from pipelines.routes import RouteBook
+            from pipelines.leads.profiles import RouteBook
 
             loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=RouteBook())
             steps.say(f"{loaded.staged} staged, {loaded.failed} rejected with a reason")
@@ -257,7 +258,7 @@ def _run_steps(
             result.skipped.append("lead push: push_leads() is not in this version")
             steps.say("skipped: the lead push has not landed in this version", "yellow")
         else:
-            from pipelines.routes import PushSettings, RouteBook
+            from pipelines.leads.profiles import PushSettings, RouteBook
 
             pushed = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
             result.leads_pushed = pushed.sent + pushed.linked
@@ -333,3 +334,17 @@ def _summary(console: Console, result: DemoResult) -> None:
         "Models and columns: docs/models.md · Your own HCP account: README, "
         "'Use it with your HCP account'."
     )
+
+
+def demo_command(
+    db: Path | None = typer.Option(
+        None, "--db", help=f"DuckDB file to write (default: {DEMO_DB} in the working folder)."
+    ),
+) -> None:
+    """Always its own sandbox and key (never your credentials): sync, models, sample leads pushed, report."""
+    console = Console()
+    try:
+        run_demo(Path.cwd(), db_path=db, console=console)
+    except (DemoError, LockTimeout) as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from None

@@ -21,9 +21,9 @@ from rich.table import Table
 from pipelines.config import ConfigError, load_accounts
 from pipelines.config import db_path as configured_db_path
 from pipelines.config import destination as configured_destination
-from pipelines.dblock import LockTimeout
 from pipelines.sync import DATASET, SyncResult, parse_objects, summarize, sync_account
 from pipelines.verify import EXIT_OTHER
+from pipelines.warehouse import LockTimeout
 from sources.housecallpro.helpers import ObjectReport
 
 _STATUS = {

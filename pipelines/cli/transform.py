@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines.config import db_path as configured_db_path
-from pipelines.dblock import LockTimeout
 from pipelines.transform import AuditError, TransformError, run_transforms
+from pipelines.warehouse import LockTimeout
 from transforms.project import ProjectError
 
 

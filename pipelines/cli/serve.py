@@ -42,7 +42,7 @@ def serve_command(
     Needs a Prefect server (`prefect server start`, or Prefect Cloud) at PREFECT_API_URL: it
     creates the scheduled runs and shows them in its UI.
     """
-    from pipelines.serve import ServeConfigError, api_url, serve_deployments
+    from flows.serve import ServeConfigError, api_url, serve_deployments
 
     if not api_url():
         # Prefect's temporary in-process server does not run the scheduler service: the

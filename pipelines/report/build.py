@@ -2,7 +2,7 @@
 
 One query sums the model over the chosen months (customer cohorts created since `--since`), one
 row per lead source; the same rows feed the terminal table, the CSV, and the HTML/PNG (table +
-bar chart, rendered by `pipelines.charts`). The report only reads: it never rebuilds models, so
+bar chart, rendered by `pipelines.report.charts`). The report only reads: it never rebuilds models, so
 what it shows is what `hcp transform` last committed.
 """
 
@@ -307,7 +307,9 @@ def write_report(report: AttributionReport, out: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         return write_csv(report, path)
-    from pipelines import charts  # altair + vl-convert load in ~1 s: only when a file needs them
+    from pipelines.report import (
+        charts,  # altair + vl-convert load in ~1 s: only when a file needs them
+    )
 
     if suffix == ".html":
         path.write_text(charts.report_html(report), encoding="utf-8")

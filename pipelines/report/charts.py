@@ -15,7 +15,7 @@ from typing import Any
 import altair as alt
 import vl_convert as vlc
 
-from pipelines.report import AttributionReport, SourceRow, visible_columns
+from pipelines.report.build import AttributionReport, SourceRow, visible_columns
 
 ROW_HEIGHT = 22
 BAR_WIDTH = 360

@@ -37,8 +37,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.config import Account, destination_credentials
 from pipelines.config import db_path as configured_db_path
 from pipelines.config import destination as configured_destination
-from pipelines.dblock import LockTimeout, duckdb_lock
 from pipelines.verify import EXIT_OK, EXIT_OTHER, result_for_error
+from pipelines.warehouse import LockTimeout, duckdb_lock
 from sources.housecallpro import housecallpro
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import HCPError

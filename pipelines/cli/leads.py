@@ -16,12 +16,12 @@ from rich.table import Table
 
 from pipelines import config
 from pipelines.config import Account, ConfigError, load_accounts
-from pipelines.dblock import LockTimeout, duckdb_lock
-from pipelines.lead_status import lead_status, retry_leads
-from pipelines.load_leads import LoadError, load_leads
-from pipelines.push_leads import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
-from pipelines.routes import PushSettings, RouteBook, load_push_settings, load_routes
-from pipelines.test_lead import send_test_lead
+from pipelines.leads.load import LoadError, load_leads
+from pipelines.leads.profiles import PushSettings, RouteBook, load_push_settings, load_routes
+from pipelines.leads.push import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
+from pipelines.leads.smoke import send_test_lead
+from pipelines.leads.status import lead_status, retry_leads
+from pipelines.warehouse import LockTimeout, duckdb_lock
 from sources.housecallpro.client import HCPClient
 
 leads_app = typer.Typer(

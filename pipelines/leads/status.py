@@ -13,7 +13,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines import config, staging
+from pipelines import config
+from pipelines.leads import outbox
 from pipelines.warehouse import connect
 
 # Reasons differ by the value quoted in them and the CSV line; group on the rest.
@@ -62,7 +63,7 @@ def lead_status(
     """Read the outbox; an empty report when nothing was ever staged."""
     report = StatusReport()
     with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
-        if not staging.schema_exists(con):
+        if not outbox.schema_exists(con):
             return report
         where, params = _account_filter(account)
         report.counts = [
@@ -119,10 +120,10 @@ def retry_leads(
     on_wait: Callable[[str], None] | None = None,
 ) -> int:
     """Requeue `failed_retryable` leads (and `failed_permanent` with `permanent`); return how many."""
-    statuses = [staging.FAILED_RETRYABLE] + ([staging.FAILED_PERMANENT] if permanent else [])
+    statuses = [outbox.FAILED_RETRYABLE] + ([outbox.FAILED_PERMANENT] if permanent else [])
     where, params = _account_filter(account, "AND")
     with connect(config.db_path(db_path), on_wait=on_wait) as con:
-        staging.ensure_schema(con)
+        outbox.ensure_schema(con)
         placeholders = ", ".join("?" for _ in statuses)
         row = con.execute(
             f"""

@@ -29,10 +29,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from pipelines import config, staging
-from pipelines.routes import RouteBook, load_routes, normalise_column
+from pipelines import config
+from pipelines.leads import outbox
+from pipelines.leads.mapping import InvalidLead, StagedLead, map_lead
+from pipelines.leads.profiles import RouteBook, load_routes, normalise_column
 from pipelines.warehouse import connect
-from sources.housecallpro.leads import InvalidLead, StagedLead, map_lead
 
 BATCH_ROWS = 5_000
 MAX_REPORTED = 1_000  # problems kept in the result; the table keeps them all
@@ -54,7 +55,7 @@ CONTACT_FIELDS = ("name", "first_name", "last_name", "email", "phone", "company"
 INSERT_COLUMNS = (
     "lead_id",
     "account",
-    *staging.RAW_COLUMNS,
+    *outbox.RAW_COLUMNS,
     "extra",
     "status",
     "error_reason",
@@ -263,7 +264,7 @@ def build_row(
         try:
             staged = StagedLead(
                 lead_id=lead_id,
-                **{c: values.get(c) for c in staging.RAW_COLUMNS},
+                **{c: values.get(c) for c in outbox.RAW_COLUMNS},
                 extra=extra,
             )
             map_lead(staged, routes.get(values["route"]))
@@ -273,12 +274,12 @@ def build_row(
             # a name or email spanning lines is an unclosed quote that swallowed the rows after
             # it (they are inside this one): say so, or the user looks for the wrong mistake
             problem += " (a contact field runs over several lines: an unclosed quote?)"
-    row: dict[str, Any] = {c: values.get(c) for c in staging.RAW_COLUMNS}
+    row: dict[str, Any] = {c: values.get(c) for c in outbox.RAW_COLUMNS}
     row.update(
         lead_id=lead_id,
         account=account,
         extra=json.dumps(extra, ensure_ascii=False) if extra else None,
-        status=staging.FAILED_PERMANENT if problem else staging.PENDING,
+        status=outbox.FAILED_PERMANENT if problem else outbox.PENDING,
         error_reason=f"line {line}: {problem}" if problem else None,
     )
     return row
@@ -302,7 +303,7 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, result: LoadResult) ->
             con.unregister("_lead_batch")
         result.already_staged += len(batch.rows) - len(inserted)
         for lead_id, status in inserted:
-            if status == staging.FAILED_PERMANENT:
+            if status == outbox.FAILED_PERMANENT:
                 result.failed += 1
                 if len(result.problems) < MAX_REPORTED:
                     reason = batch.rows[lead_id]["error_reason"].split(": ", 1)[1]
@@ -344,7 +345,7 @@ def load_leads(
     header = next(rows)  # a file without a header fails here, before the database is opened
     assert isinstance(header, Header)
     with connect(config.db_path(db_path), on_wait=on_wait) as con:
-        staging.ensure_schema(con)
+        outbox.ensure_schema(con)
         batch = _Batch()
         for item in rows:
             assert not isinstance(item, Header)

@@ -1,4 +1,4 @@
-"""`hcp`: one command line over `pipelines/`. Each command group lives in `pipelines/commands/`."""
+"""`hcp`: one command line over `pipelines/`. Each command group lives in `pipelines/cli/`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.commands import demo, report, sandbox, serve, sync, transform, verify
-from pipelines.commands.leads import leads_app
+from pipelines.cli import demo, report, sandbox, serve, sync, transform, verify
+from pipelines.cli.leads import leads_app
 
 app = typer.Typer(
     name="hcp",
@@ -31,7 +31,7 @@ app.command("serve")(serve.serve_command)
 def main() -> None:
     """The `hcp` entry point: configuration and lock problems are one clear line, not a traceback."""
     from pipelines.config import ConfigError
-    from pipelines.dblock import LockTimeout
+    from pipelines.warehouse import LockTimeout
 
     try:
         app()

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines.config import db_path as configured_db_path
-from pipelines.dblock import LockTimeout
-from pipelines.report import FORMATS, ReportError, attribution_report, terminal_table
+from pipelines.report.build import FORMATS, ReportError, attribution_report, terminal_table
+from pipelines.warehouse import LockTimeout
 
 report_app = typer.Typer(help="Reports from the analytics models.", no_args_is_help=True)
 
