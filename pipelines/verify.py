@@ -7,6 +7,7 @@ Exit codes are part of the CLI contract: 0 ok, 2 invalid token (401), 3 missing 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import AuthError, HCPError, PermissionDenied, TransportError
@@ -54,10 +55,13 @@ def result_for_error(exc: HCPError, base_url: str = "") -> VerifyResult:
     return VerifyResult(False, EXIT_OTHER, f"HCP answered an error: {exc}. Try again later.")
 
 
-def verify_account(client: HCPClient) -> VerifyResult:
-    """GET /company once; never raises for HCP errors, returns what to tell the user."""
+def verify_account(client: HCPClient, *, tag: Any = None) -> VerifyResult:
+    """GET /company once; never raises for HCP errors, returns what to tell the user.
+
+    `tag` goes to the client's observers with the request (the push records it as an attempt).
+    """
     try:
-        company = client.get("/company")
+        company = client.get("/company", tag=tag)
     except HCPError as exc:
         return result_for_error(exc, client.base_url)
     if not isinstance(company, dict):

@@ -453,11 +453,31 @@ def test_missing_key_is_refused() -> None:
 
 
 @respx.mock
-def test_on_response_sees_every_attempt() -> None:
+def test_observers_see_every_attempt() -> None:
     seen = []
     respx.get(f"{BASE}/company").mock(
         side_effect=[httpx.Response(500), httpx.Response(200, json={})]
     )
-    client = make_client(on_response=lambda m, p, s, msg, t: seen.append((m, p, s)))
+    client = make_client(observers=[lambda e: seen.append((e.method, e.path, e.status))])
     client.get("/company")
     assert seen == [("GET", "/company", 500), ("GET", "/company", 200)]
+
+
+@respx.mock
+def test_observing_adds_an_observer_for_the_block_and_passes_each_tag() -> None:
+    respx.get(f"{BASE}/customers").mock(
+        side_effect=[
+            httpx.Response(200, json={"page": 1, "total_pages": 2, "customers": [{"id": "a"}]}),
+            httpx.Response(200, json={"page": 2, "total_pages": 2, "customers": [{"id": "b"}]}),
+        ]
+    )
+    respx.get(f"{BASE}/company").mock(return_value=httpx.Response(200, json={}))
+    counted: list[str] = []
+    tagged: list[tuple[str, object]] = []
+    client = make_client(observers=[lambda e: counted.append(e.path)])
+    with client.observing(lambda e: tagged.append((e.path, e.tag))):
+        ids = [c["id"] for c in client.iter_items("/customers", tag="lookup")]
+    client.get("/company", tag="verify")  # after the block: only the constructor's observer
+    assert ids == ["a", "b"]
+    assert tagged == [("/customers", "lookup"), ("/customers", "lookup")]
+    assert counted == ["/customers", "/customers", "/company"]

@@ -48,7 +48,7 @@ from pipelines.leads.profiles import (
 )
 from pipelines.verify import result_for_error, verify_account
 from pipelines.warehouse import connect, duckdb_lock
-from sources.housecallpro.client import HCPClient
+from sources.housecallpro.client import Exchange, HCPClient
 from sources.housecallpro.errors import (
     AuthError,
     DuplicateCustomer,
@@ -313,6 +313,19 @@ class PushResult:
         }
 
 
+@dataclass(frozen=True)
+class AttemptTag:
+    """Why a request was made, carried by the client to the push's observer (one attempt row)."""
+
+    kind: str  # create | reconcile | link | lead_source | verify | test
+    lead_id: str | None = None  # None for run-level requests (verify, lead sources)
+    dropped: str | None = None  # what the mapping left out of a create's payload
+
+
+VERIFY = AttemptTag("verify")
+LEAD_SOURCE = AttemptTag("lead_source")
+
+
 @dataclass
 class _Task:
     row: LeadRow
@@ -334,7 +347,12 @@ class _Outcome:
 
 
 def find_customer(
-    client: HCPClient, email: str | None, phone: str | None, payload: dict[str, Any] | None = None
+    client: HCPClient,
+    email: str | None,
+    phone: str | None,
+    payload: dict[str, Any] | None = None,
+    *,
+    tag: Any = None,
 ) -> dict[str, Any] | None:
     """The HCP customer for a lead: by email (`GET /customers?q=`), else by mobile number.
 
@@ -346,7 +364,9 @@ def find_customer(
     if email:
         found = [
             c
-            for c in client.iter_items("/customers", {"q": email}, envelope_key="customers")
+            for c in client.iter_items(
+                "/customers", {"q": email}, envelope_key="customers", tag=tag
+            )
             if (c.get("email") or "").strip().lower() == email
         ]
         if found:
@@ -365,7 +385,9 @@ def find_customer(
 
         found = [
             c
-            for c in client.iter_items("/customers", {"q": phone}, envelope_key="customers")
+            for c in client.iter_items(
+                "/customers", {"q": phone}, envelope_key="customers", tag=tag
+            )
             if same(c)
         ]
         if found:
@@ -376,9 +398,8 @@ def find_customer(
 class _LeadSources:
     """Makes sure Lead Source strings exist in HCP: one GET per run, POST for missing ones."""
 
-    def __init__(self, client: HCPClient, context: threading.local) -> None:
+    def __init__(self, client: HCPClient) -> None:
         self.client = client
-        self.context = context
         self.names: dict[str, str] | None = None  # lower-case -> HCP's spelling
         self.load_error: str | None = None
         self.created: list[str] = []
@@ -388,10 +409,11 @@ class _LeadSources:
         if self.load_error is not None:
             raise HCPError(self.load_error)
         if self.names is None:
-            self.context.kind, self.context.lead_id = "lead_source", None
             names: dict[str, str] = {}
             try:
-                for item in self.client.iter_items("/lead_sources", envelope_key="lead_sources"):
+                for item in self.client.iter_items(
+                    "/lead_sources", envelope_key="lead_sources", tag=LEAD_SOURCE
+                ):
                     name = str(item.get("name") or "")
                     names.setdefault(name.lower(), name)
                     names[name] = name  # the exact spelling always maps to itself
@@ -413,9 +435,8 @@ class _LeadSources:
             return names[name.lower()]
         if name in self.failed:
             raise HCPError(self.failed[name])
-        self.context.kind, self.context.lead_id = "lead_source", None
         try:
-            self.client.post("/lead_sources", {"name": name})
+            self.client.post("/lead_sources", {"name": name}, tag=LEAD_SOURCE)
         except (AuthError, PermissionDenied):
             raise
         except HCPError as exc:
@@ -451,48 +472,42 @@ class _Push:
         self.on_event = on_event or (lambda _m: None)
         self.result = PushResult(run_id=str(uuid.uuid4()), account=account)
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.context = threading.local()
         self.stop = threading.Event()
         self.stop_result: Any = None
         self.started = datetime.now(UTC)
         self.workers = max(1, int(getattr(client, "concurrency", 4)))
         self.batch = max(2 * self.workers, 8)
         self.tasks: dict[str, _Task] = {}
-        self.lead_sources = _LeadSources(client, self.context)
+        self.lead_sources = _LeadSources(client)
         self.began = self.last_progress = time.monotonic()
 
     # ------------------------------------------------------------ HTTP side (sender threads)
 
-    def on_response(
-        self, method: str, path: str, status: int | None, message: str, elapsed: float
-    ) -> None:
-        kind = getattr(self.context, "kind", None) or "other"
-        lead_id = getattr(self.context, "lead_id", None)
-        dropped = getattr(self.context, "dropped", None) if kind == "create" else None
+    def record_attempt(self, exchange: Exchange) -> None:
+        """Client observer: every request of the run becomes a `staging.lead_attempts` row."""
+        tag = exchange.tag if isinstance(exchange.tag, AttemptTag) else AttemptTag("other")
         row = (
             self.result.run_id,
-            lead_id,
+            tag.lead_id,
             self.account,
             datetime.now(UTC),
-            kind,
-            method,
-            path,
-            status,
-            message or None,
-            round(elapsed * 1000, 1),
-            dropped,
+            tag.kind,
+            exchange.method,
+            exchange.path,
+            exchange.status,
+            exchange.message or None,
+            round(exchange.elapsed_s * 1000, 1),
+            tag.dropped,
         )
         self.events.put(("attempt", row))
 
     def _lookup(self, task: _Task, kind: str) -> dict[str, Any] | None:
-        self.context.kind = kind
         m = task.mapped
-        return find_customer(self.client, m.email, m.phone, m.payload)
+        tag = AttemptTag(kind, task.row.lead.lead_id)
+        return find_customer(self.client, m.email, m.phone, m.payload, tag=tag)
 
     def send(self, task: _Task) -> None:
         """Process one lead to an outcome; never raises (the outcome says what happened)."""
-        self.context.lead_id = task.row.lead.lead_id
-        self.context.dropped = "; ".join(task.mapped.dropped) or None
         try:
             outcome = self._send(task)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the lead: keep it `sending`
@@ -501,14 +516,13 @@ class _Push:
                 SENDING,
                 reason=f"internal error ({type(exc).__name__}: {exc}); reconciled on the next run",
             )
-        finally:
-            self.context.lead_id = None
         self.events.put(("outcome", outcome))
 
     def _send(self, task: _Task) -> _Outcome:
         lead_id = task.row.lead.lead_id
         unanswered = task.reconcile_first
         posts = 0
+        create_tag = AttemptTag("create", lead_id, "; ".join(task.mapped.dropped) or None)
         last_reason = "no answer from HCP"
         for _ in range(MAX_ROUNDS):
             if self.stop.is_set():
@@ -529,10 +543,9 @@ class _Push:
                     return _Outcome(
                         lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True
                     )
-            self.context.kind = "create"
             posts += 1
             try:
-                body = self.client.post("/customers", task.mapped.payload)
+                body = self.client.post("/customers", task.mapped.payload, tag=create_tag)
             except DuplicateCustomer as exc:
                 return self._duplicate(task, exc, unanswered, posts)
             except ValidationError as exc:
@@ -772,15 +785,13 @@ class _Push:
         )
         before = self.client.stats.snapshot()
         clock = time.perf_counter()
-        previous_hook = self.client.on_response
-        self.client.on_response = self.on_response
         try:
-            self._run()
+            with self.client.observing(self.record_attempt):
+                self._run()
         except Exception as exc:
             r.status, r.exit_code, r.message = "error", 1, f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self.client.on_response = previous_hook
             after = self.client.stats.snapshot()
             r.requests = after["requests"] - before["requests"]
             r.retries = after["retries"] - before["retries"]
@@ -792,8 +803,7 @@ class _Push:
 
     def _run(self) -> None:
         r = self.result
-        self.context.kind, self.context.lead_id = "verify", None
-        verdict = verify_account(self.client)
+        verdict = verify_account(self.client, tag=VERIFY)
         self._flush(0)
         if not verdict.ok:
             r.status, r.exit_code, r.message = "stopped", verdict.exit_code, verdict.message

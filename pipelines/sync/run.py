@@ -230,15 +230,10 @@ def sync_account(
     counter = RequestCounter(paths)
     own_client = client is None
     if client is None:
-        client = HCPClient.from_account(
-            account, timeout=timeout, max_retries=max_retries, on_response=counter
-        )
-    else:
-        counter._chain = client.on_response  # keep the caller's hook
-        client.on_response = counter
+        client = HCPClient.from_account(account, timeout=timeout, max_retries=max_retries)
     result = SyncResult(account.name, False, EXIT_OTHER, "", pipeline_name=pipeline_name)
     try:
-        with _maybe_lock(duck):
+        with _maybe_lock(duck), client.observing(counter):
             _run(
                 result,
                 client,
@@ -268,8 +263,6 @@ def sync_account(
     finally:
         if own_client:
             client.close()
-        else:
-            client.on_response = counter._chain
     result.seconds = time.monotonic() - started
     result.requests = sum(o.requests for o in result.objects.values())
     return result

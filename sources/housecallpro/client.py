@@ -11,6 +11,7 @@ outcome is unknown (the push step reconciles those); fetch a page past the last 
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
@@ -58,7 +59,20 @@ _META_KEYS = frozenset(
 
 log = logging.getLogger("hcp.client")
 
-ResponseHook = Callable[[str, str, int | None, str, float], None]
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP attempt as observers see it (a retried request is several exchanges)."""
+
+    method: str
+    path: str
+    status: int | None  # None: no answer (timeout, refused or dropped connection)
+    message: str  # HCP's error text or the transport error, the key redacted; "" on success
+    elapsed_s: float
+    tag: Any = None  # what the caller said the request is for (the push: lead and kind)
+
+
+ResponseObserver = Callable[[Exchange], None]
 
 
 @dataclass
@@ -179,7 +193,7 @@ class HCPClient:
         rng: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
         auth_scheme: str = "Token",
-        on_response: ResponseHook | None = None,
+        observers: Iterable[ResponseObserver] = (),
     ) -> None:
         if not api_key:
             raise ValueError("an HCP API key is required")
@@ -194,7 +208,9 @@ class HCPClient:
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._rng = rng
-        self.on_response = on_response
+        # copy-on-write: senders iterate a snapshot while a caller adds or removes an observer
+        self._observers: tuple[ResponseObserver, ...] = tuple(observers)
+        self._observers_lock = threading.Lock()
         self.stats = ClientStats()
         self.limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep)
         self._inflight = threading.BoundedSemaphore(self.concurrency)
@@ -231,17 +247,36 @@ class HCPClient:
     def close(self) -> None:
         self._http.close()
 
+    @contextlib.contextmanager
+    def observing(self, observer: ResponseObserver) -> Iterator[None]:
+        """Call `observer` with every `Exchange` made during the block, from any thread.
+
+        Counting (the sync), recording attempts (the push) and progress each add their own
+        observer; none replaces another's.
+        """
+        with self._observers_lock:
+            self._observers = (*self._observers, observer)
+        try:
+            yield
+        finally:
+            with self._observers_lock:
+                kept = list(self._observers)
+                kept.remove(observer)
+                self._observers = tuple(kept)
+
     # ------------------------------------------------------------------ requests
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", path, params=params).json()
+    def get(self, path: str, params: Mapping[str, Any] | None = None, *, tag: Any = None) -> Any:
+        return self.request("GET", path, params=params, tag=tag).json()
 
-    def post(self, path: str, json: Any, *, retry_on_status: bool = True) -> Any:
+    def post(self, path: str, json: Any, *, retry_on_status: bool = True, tag: Any = None) -> Any:
         """POST; 429/5xx are retried (HCP created nothing), an unknown outcome raises at once."""
-        return _json_or_none(self.request("POST", path, json=json, retry_on_status=retry_on_status))
+        return _json_or_none(
+            self.request("POST", path, json=json, retry_on_status=retry_on_status, tag=tag)
+        )
 
-    def put(self, path: str, json: Any) -> Any:
-        return _json_or_none(self.request("PUT", path, json=json))
+    def put(self, path: str, json: Any, *, tag: Any = None) -> Any:
+        return _json_or_none(self.request("PUT", path, json=json, tag=tag))
 
     def request(
         self,
@@ -251,8 +286,12 @@ class HCPClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         retry_on_status: bool = True,
+        tag: Any = None,
     ) -> httpx.Response:
-        """Send one logical request, retrying what is safe to retry; raise a typed `HCPError`."""
+        """Send one logical request, retrying what is safe to retry; raise a typed `HCPError`.
+
+        `tag` is handed to the observers with each of its exchanges (who the request is for).
+        """
         method = method.upper()
         query = encode_query(params)
         url = f"{path}?{query}" if query else path
@@ -271,7 +310,7 @@ class HCPClient:
                     exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
                 )
                 reason = _describe_transport_error(exc)
-                self._notify(method, path, None, reason, elapsed)
+                self._notify(Exchange(method, path, None, reason, elapsed, tag))
                 if sent and method not in IDEMPOTENT_METHODS:
                     raise TransportError(
                         f"{reason}; HCP may or may not have processed it",
@@ -292,12 +331,12 @@ class HCPClient:
             self.stats.add(bytes_received=len(response.content))
             status = response.status_code
             if status < 400:
-                self._notify(method, path, status, "", elapsed)
+                self._notify(Exchange(method, path, status, "", elapsed, tag))
                 return response
             body = _safe_json(response)
             message, field_name = message_from_body(body)
             message = self._redact(message or response.reason_phrase or f"HTTP {status}")
-            self._notify(method, path, status, message, elapsed)
+            self._notify(Exchange(method, path, status, message, elapsed, tag))
             if status == 429:
                 self.stats.add(rate_limited=1)
                 wait = self._retry_after(response)
@@ -326,10 +365,11 @@ class HCPClient:
         page_size: int = MAX_PAGE_SIZE,
         envelope_key: str | None = None,
         page_size_param: str = "page_size",
+        tag: Any = None,
     ) -> Page:
         query = dict(params or {})
         query.update({"page": page, page_size_param: page_size})
-        parsed = parse_page(self.get(path, query), envelope_key, page)
+        parsed = parse_page(self.get(path, query, tag=tag), envelope_key, page)
         self.stats.add(pages=1)
         return parsed
 
@@ -342,6 +382,7 @@ class HCPClient:
         envelope_key: str | None = None,
         page_size_param: str = "page_size",
         concurrent: bool = False,
+        tag: Any = None,
     ) -> Iterator[Page]:
         """Pages in order, never one past the last.
 
@@ -354,6 +395,7 @@ class HCPClient:
             "page_size": page_size,
             "envelope_key": envelope_key,
             "page_size_param": page_size_param,
+            "tag": tag,
         }
         first = self.get_page(path, params, page=1, **kwargs)
         yield first
@@ -402,6 +444,7 @@ class HCPClient:
         envelope_key: str | None = None,
         page_size_param: str = "page_size",
         concurrent: bool = False,
+        tag: Any = None,
     ) -> Iterator[dict[str, Any]]:
         for page in self.iter_pages(
             path,
@@ -410,6 +453,7 @@ class HCPClient:
             envelope_key=envelope_key,
             page_size_param=page_size_param,
             concurrent=concurrent,
+            tag=tag,
         ):
             yield from page.items
 
@@ -458,11 +502,9 @@ class HCPClient:
             return 0.0
         return max(0.0, min(wait, self.retry_after_cap))
 
-    def _notify(
-        self, method: str, path: str, status: int | None, message: str, elapsed: float
-    ) -> None:
-        if self.on_response is not None:
-            self.on_response(method, path, status, message, elapsed)
+    def _notify(self, exchange: Exchange) -> None:
+        for observer in self._observers:
+            observer(exchange)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key in text else text

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sources.housecallpro.client import HCPClient
+from sources.housecallpro.client import Exchange, HCPClient
 from sources.housecallpro.settings import HCPObject
 
 log = logging.getLogger("hcp.source")
@@ -253,16 +253,15 @@ class RequestCount:
 
 
 class RequestCounter:
-    """Per-object HTTP attempts, fed by `HCPClient.on_response` (one call per attempt).
+    """Per-object HTTP attempts: an observer of `HCPClient` (one call per attempt).
 
     The client's own `stats` are per client; a sync shares one client (one rate limiter, one
     concurrency bound) between objects, so the per-object split is made here from the path.
     An attempt answered 429, 5xx or not at all is followed by a retry unless the read failed.
     """
 
-    def __init__(self, paths: dict[str, str], chain: Callable[..., None] | None = None) -> None:
+    def __init__(self, paths: dict[str, str]) -> None:
         self._paths = paths
-        self._chain = chain
         self._lock = threading.Lock()
         self.counts: dict[str, RequestCount] = {}
 
@@ -277,10 +276,9 @@ class RequestCounter:
             return self._paths.get(f"/{parts[1]}/{{id}}/{parts[3]}", path)
         return path
 
-    def __call__(
-        self, method: str, path: str, status: int | None, message: str, elapsed: float
-    ) -> None:
-        table = self.table_for(path)
+    def __call__(self, exchange: Exchange) -> None:
+        table = self.table_for(exchange.path)
+        status = exchange.status
         with self._lock:
             count = self.counts.setdefault(table, RequestCount())
             count.requests += 1
@@ -293,8 +291,6 @@ class RequestCounter:
             elif status >= 500:
                 count.server_errors += 1
                 count.retries += 1
-        if self._chain is not None:
-            self._chain(method, path, status, message, elapsed)
 
     def get(self, table: str) -> RequestCount:
         with self._lock:
