@@ -541,7 +541,6 @@ class _Builder(CatalogBuilder):
                         "amount": li["amount"],
                         "description": li["description"],
                         "type": li["kind"],
-                        "invoiced_amount": li["amount"],
                     }
                     for li in lines
                 ],

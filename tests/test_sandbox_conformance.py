@@ -39,7 +39,7 @@ EXTRA_KEYS: dict[str, set[str]] = {
         "estimate_fields.job_type",  # live is {job_type, business_unit}, spec *_id [HAE estimate.json]
         "estimate_fields.business_unit",
     },
-    "/invoices": {"items[].description", "items[].invoiced_amount"},  # [AMP invoice.json]
+    "/invoices": {"items[].description"},  # ASSUMED from job line items (HCP_API.md §4)
     "/jobs/{job_id}/line_items": {
         "object",  # envelope {object,data,url} and items' object/url/duration [HAE line_items.json]
         "duration_in_minutes",
