@@ -29,8 +29,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipelines.cli.options import fail
 from pipelines.config import Account
-from pipelines.warehouse import LockTimeout, connect
+from pipelines.warehouse import connect
 
 DEMO_SEED = 42
 DEMO_DB = "hcp-demo.duckdb"
@@ -342,9 +343,7 @@ def demo_command(
     ),
 ) -> None:
     """Always its own sandbox and key (never your credentials): sync, models, sample leads pushed, report."""
-    console = Console()
     try:
-        run_demo(Path.cwd(), db_path=db, console=console)
-    except (DemoError, LockTimeout) as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
+        run_demo(Path.cwd(), db_path=db)
+    except DemoError as exc:
+        raise fail(str(exc)) from None

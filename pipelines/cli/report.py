@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines.cli.options import AccountOption, DbOption, fail
 from pipelines.config import db_path as configured_db_path
 from pipelines.report import FORMATS, AttributionReport, ReportError, attribution_report
 from pipelines.report.model import Column, visible_columns
-from pipelines.warehouse import LockTimeout
 
 report_app = typer.Typer(help="Reports from the analytics models.", no_args_is_help=True)
 
@@ -82,12 +82,8 @@ def attribution_command(
         "--since",
         help="Only customers created in this month or later (YYYY-MM-DD or YYYY-MM).",
     ),
-    account: str | None = typer.Option(None, "--account", help="Only this account."),
-    db: Path | None = typer.Option(
-        None,
-        "--db",
-        help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb).",
-    ),
+    account: AccountOption = None,
+    db: DbOption = None,
 ) -> None:
     """Revenue, jobs, payments and ROI by lead source (attribution by customer, as HCP's Marketing ROI)."""
     console = Console()
@@ -95,9 +91,8 @@ def attribution_command(
         report, written = attribution_report(
             configured_db_path(db), since=_parse_since(since), account=account, out=list(out)
         )
-    except (ReportError, LockTimeout) as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
+    except ReportError as exc:
+        raise fail(str(exc)) from None
     console.print(terminal_table(report, width=console.width))
     for path in written:
         console.print(f"[green]wrote[/] {escape(str(path))}")
