@@ -1,10 +1,14 @@
-"""`hcp serve`: every deployment of `prefect.yaml` served from one process with Prefect's `serve()`.
+"""Serve every deployment of `prefect.yaml` from one process with Prefect's `serve()` (`hcp serve`).
 
 `prefect.yaml` is the one place schedules, parameters and concurrency limits are written; this
 module reads it and hands the same deployments to `prefect.serve`, so `hcp serve` (no work pool,
 the single-machine way) and `prefect deploy --all` (a worker of the `hcp-local` pool) cannot
 drift apart. Flow runs start as subprocesses of this process and import the flows by module
 path, so the working folder only matters for where `.dlt/` and `hcp_sync.duckdb` are found.
+
+It lives in `flows/`, beside `prefect.yaml` (`BUNDLED_FILE`, one folder up), because it loads
+the flows the file names; `pipelines/` never imports it, and the CLI's `hcp serve` imports it
+only when that command runs. It parses and serves; it prints nothing (the CLI words errors).
 """
 
 from __future__ import annotations

@@ -1,18 +1,19 @@
-"""`hcp`: one command line over `pipelines/`. Each command group lives in `pipelines/cli/`."""
+"""`hcp`: one command line over `pipelines/`. Each command (or group) lives in its own module here.
+
+This module only assembles them; what they share (options, error handling) is in `options`.
+"""
 
 from __future__ import annotations
 
-import sys
-
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from pipelines.cli import demo, report, sandbox, serve, sync, transform, verify
 from pipelines.cli.leads import leads_app
+from pipelines.cli.options import HcpGroup
 
 app = typer.Typer(
     name="hcp",
+    cls=HcpGroup,  # ConfigError / LockTimeout from any command: one red line, exit 1
     help="Housecall Pro <-> warehouse: sync HCP into DuckDB, push leads into HCP, report.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,15 +30,8 @@ app.command("serve")(serve.serve_command)
 
 
 def main() -> None:
-    """The `hcp` entry point: configuration and lock problems are one clear line, not a traceback."""
-    from pipelines.config import ConfigError
-    from pipelines.warehouse import LockTimeout
-
-    try:
-        app()
-    except (ConfigError, LockTimeout) as exc:
-        Console(stderr=True).print(f"[red]{escape(str(exc))}[/]")
-        sys.exit(1)
+    """The `hcp` entry point (the `[project.scripts]` one and `python -m pipelines.cli`)."""
+    app()
 
 
 if __name__ == "__main__":

@@ -7,30 +7,36 @@ report (HTML + PNG) -> a summary with three SQL queries that run as printed.
 It never reads configured credentials (DESIGN.md): the account is built here from the sandbox
 handle, and nothing of the user's config reaches the sync or the push. It only writes the demo
 DuckDB file (refusing to overwrite a file an earlier demo did not create), the two report files,
-and dlt state in a temporary folder it removes. A step whose code has not landed in this
-version is skipped with a message, never imitated.
+and dlt state in a temporary folder it removes. It never prints the sandbox's key.
+
+`run_demo` is the runner (benchmarks/drill_secrets.py calls it); `demo_command` is `hcp demo`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipelines.cli.options import fail
 from pipelines.config import Account
-from pipelines.warehouse import LockTimeout, connect
+from pipelines.leads.load import load_leads
+from pipelines.leads.profiles import PushSettings, RouteBook
+from pipelines.leads.push import push_leads
+from pipelines.report import attribution_report
+from pipelines.sync import SyncResult, sync_account
+from pipelines.transform import run_transforms
+from pipelines.warehouse import connect
 
 DEMO_SEED = 42
 DEMO_DB = "hcp-demo.duckdb"
@@ -72,22 +78,10 @@ class DemoError(Exception):
 class DemoResult:
     db_path: Path
     reports: list[Path] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
     steps: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     leads_pushed: int = 0
     customers_back: int = 0
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """A function from a module that may not have landed in this version yet."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-    return getattr(mod, name, None)
 
 
 def prepare_db(path: Path) -> None:
@@ -159,7 +153,7 @@ def run_demo(
     console: Console | None = None,
     seed: int = DEMO_SEED,
 ) -> DemoResult:
-    """Run the demo in `workdir`; returns what it wrote and what it skipped."""
+    """Run the demo in `workdir`; returns what it wrote and how long each step took."""
     from sandbox.server import run_sandbox
     from sandbox.settings import SandboxSettings
 
@@ -171,10 +165,6 @@ def run_demo(
     steps = _Steps(console, 9, result)
     started = time.perf_counter()
     prepare_db(db)
-    sync_account = _optional("pipelines.sync", "sync_account")
-    run_transforms = _optional("pipelines.transform", "run_transforms")
-    load_leads = _optional("pipelines.leads.load", "load_leads")
-    push_leads = _optional("pipelines.leads.push", "push_leads")
     with ExitStack() as stack:
         state_dir = Path(tempfile.mkdtemp(prefix="hcp-demo-dlt-"))
         stack.callback(shutil.rmtree, state_dir, ignore_errors=True)
@@ -186,18 +176,13 @@ def run_demo(
             name="default", api_key=handle.api_key, base_url=handle.base_url, rate_limit=0.0
         )
         stack.enter_context(_quiet_dlt())
-        _run_steps(
-            steps, result, account, db, state_dir,
-            sync_account, run_transforms, load_leads, push_leads, work,
-        )  # fmt: skip
+        _run_steps(steps, result, account, db, state_dir, work)
     result.seconds = time.perf_counter() - started
     _summary(console, result)
     return result
 
 
-def _sync(
-    steps: _Steps, sync_account: Callable[..., Any], account: Account, db: Path, state_dir: Path
-) -> Any:
+def _sync(steps: _Steps, account: Account, db: Path, state_dir: Path) -> SyncResult:
     res = sync_account(account, db, pipelines_dir=state_dir)
     steps.say(res.message, "green" if res.ok else "yellow")
     main = ("customers", "jobs", "estimates", "invoices", "leads")
@@ -209,7 +194,7 @@ def _sync(
     return res
 
 
-def _transform(steps: _Steps, run_transforms: Callable[..., Any], db: Path) -> None:
+def _transform(steps: _Steps, db: Path) -> None:
     res = run_transforms(db, seeds={"marketing_spend": SPEND_CSV})
     rows = {m.name.split(".")[1]: m.rows for m in res.models}
     passed = sum(a.passed for a in res.audits)
@@ -221,82 +206,47 @@ def _transform(steps: _Steps, run_transforms: Callable[..., Any], db: Path) -> N
 
 
 def _run_steps(
-    steps: _Steps,
-    result: DemoResult,
-    account: Account,
-    db: Path,
-    state_dir: Path,
-    sync_account: Callable[..., Any] | None,
-    run_transforms: Callable[..., Any] | None,
-    load_leads: Callable[..., Any] | None,
-    push_leads: Callable[..., Any] | None,
-    work: Path,
+    steps: _Steps, result: DemoResult, account: Account, db: Path, state_dir: Path, work: Path
 ) -> None:
     with steps.step("Syncing HCP -> DuckDB (every object, dataset `hcp`)"):
-        if sync_account is None:
-            raise DemoError("this version has no sync (pipelines/sync/run.py): nothing to demo")
-        _sync(steps, sync_account, account, db, state_dir)
+        _sync(steps, account, db, state_dir)
 
     with steps.step("Building the analytics models (transforms/ -> schema `analytics`)"):
-        if run_transforms is None:
-            result.skipped.append("models: pipelines/transform.py is not in this version")
-        else:
-            _transform(steps, run_transforms, db)
+        _transform(steps, db)
 
     with steps.step(f"Staging sample leads ({LEADS_CSV.name} -> staging.leads)"):
-        if load_leads is None:
-            result.skipped.append("lead load: pipelines/leads/load.py is not in this version")
-            steps.say("skipped: the lead load has not landed in this version", "yellow")
-        else:
-            from pipelines.leads.profiles import RouteBook
-
-            loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=RouteBook())
-            steps.say(f"{loaded.staged} staged, {loaded.failed} rejected with a reason")
+        loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=RouteBook())
+        steps.say(f"{loaded.staged} staged, {loaded.failed} rejected with a reason")
 
     with steps.step("Pushing the leads into HCP as customers (exactly once each)"):
-        if push_leads is None or load_leads is None:
-            result.skipped.append("lead push: push_leads() is not in this version")
-            steps.say("skipped: the lead push has not landed in this version", "yellow")
-        else:
-            from pipelines.leads.profiles import PushSettings, RouteBook
-
-            pushed = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
-            result.leads_pushed = pushed.sent + pushed.linked
-            steps.say(
-                f"{pushed.sent} sent, {pushed.linked} linked, {pushed.failed_permanent} failed "
-                f"({pushed.requests} requests)",
-                "green" if pushed.exit_code == 0 else "yellow",
-            )
+        pushed = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
+        result.leads_pushed = pushed.sent + pushed.linked
+        steps.say(
+            f"{pushed.sent} sent, {pushed.linked} linked, {pushed.failed_permanent} failed "
+            f"({pushed.requests} requests)",
+            "green" if pushed.exit_code == 0 else "yellow",
+        )
 
     with steps.step("Syncing again (brings the new customers back; incremental)"):
         before = _count(db, "hcp.customers")
-        _sync(steps, sync_account, account, db, state_dir)
+        _sync(steps, account, db, state_dir)
         result.customers_back = _count(db, "hcp.customers") - before
         steps.say(f"{result.customers_back} new customer(s) in hcp.customers")
 
     with steps.step("Rebuilding the models with the pushed leads"):
-        if run_transforms is None:
-            steps.say("skipped (no models in this version)", "yellow")
-        else:
-            _transform(steps, run_transforms, db)
+        _transform(steps, db)
 
     with steps.step("Writing the attribution report (HTML + PNG)"):
-        if run_transforms is None:
-            result.skipped.append("report: needs the models")
-            steps.say("skipped (no models in this version)", "yellow")
-        else:
-            from pipelines.report import attribution_report
-
-            report, written = attribution_report(
-                db, out=[work / f"{DEMO_REPORT}.html", work / f"{DEMO_REPORT}.png"]
+        report, written = attribution_report(
+            db, out=[work / f"{DEMO_REPORT}.html", work / f"{DEMO_REPORT}.png"]
+        )
+        result.reports = written
+        top = report.rows[0] if report.rows else None
+        if top is not None:
+            steps.say(
+                f"{len(report.rows)} lead sources; top: {top.lead_source} "
+                f"(${top.job_revenue:,.0f} revenue from {top.jobs_completed:,} completed jobs)"
             )
-            result.reports = written
-            top = report.rows[0] if report.rows else None
-            if top is not None:
-                steps.say(
-                    f"{len(report.rows)} lead sources; top: {top.lead_source} "
-                    f"(${top.job_revenue:,.0f} revenue from {top.jobs_completed:,} completed jobs)"
-                )
 
     with steps.step("Checking the queries of the summary"):
         with connect(db, read_only=True) as con:
@@ -316,8 +266,6 @@ def _summary(console: Console, result: DemoResult) -> None:
     console.print(f"DuckDB file:  [bold]{escape(str(result.db_path))}[/]")
     for path in result.reports:
         console.print(f"Report:       [bold]{escape(str(path))}[/]")
-    for item in result.skipped:
-        console.print(f"[yellow]Skipped:[/] {escape(item)}")
     console.print("\nThree queries to try (DuckDB CLI: `duckdb FILE`, or Python below):")
     for title, sql in QUERIES:
         console.print(f"\n[bold]-- {escape(title)}[/]")
@@ -342,9 +290,7 @@ def demo_command(
     ),
 ) -> None:
     """Always its own sandbox and key (never your credentials): sync, models, sample leads pushed, report."""
-    console = Console()
     try:
-        run_demo(Path.cwd(), db_path=db, console=console)
-    except (DemoError, LockTimeout) as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
+        run_demo(Path.cwd(), db_path=db)
+    except DemoError as exc:
+        raise fail(str(exc)) from None

@@ -1,6 +1,7 @@
 """`hcp leads ...`: the lead outbox from the command line (load, push, test, status, retry).
 
 Thin: each command parses flags, calls one `pipelines/` function and prints its result object.
+Configuration and lock errors are handled once by the app (`options.HcpGroup`); never prints a key.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines import config
-from pipelines.config import Account, ConfigError, load_accounts
+from pipelines.cli.options import AccountOption, DbOption, RoutesOption, fail, on_wait
+from pipelines.config import Account, load_accounts
 from pipelines.leads.load import LoadError, load_leads
 from pipelines.leads.profiles import PushSettings, RouteBook, load_push_settings, load_routes
 from pipelines.leads.push import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
 from pipelines.leads.smoke import send_test_lead
 from pipelines.leads.status import lead_status, retry_leads
-from pipelines.warehouse import LockTimeout, duckdb_lock
+from pipelines.warehouse import duckdb_lock
 from sources.housecallpro.client import HCPClient
 
 leads_app = typer.Typer(
@@ -30,26 +32,7 @@ leads_app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--db", help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb)."
-    ),
-]
-RoutesOption = Annotated[
-    Path | None,
-    typer.Option("--routes", help="Route file (default: leads_routes.toml in the working folder)."),
-]
 SHOWN_PROBLEMS = 20
-
-
-def _wait(message: str) -> None:
-    err.print(f"[yellow]{escape(message)}[/]")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]{escape(message)}[/]")
-    return typer.Exit(code)
 
 
 @leads_app.command("load")
@@ -78,10 +61,10 @@ def load_command(
             lead_source=lead_source,
             route=route,
             routes=load_routes(routes_file),
-            on_wait=_wait,
+            on_wait=on_wait,
         )
-    except (LoadError, ConfigError, LockTimeout) as exc:
-        raise _fail(str(exc)) from None
+    except LoadError as exc:
+        raise fail(str(exc)) from None
     out.print(
         f"{file.name}: {result.rows} rows -> [green]staged {result.staged}[/], "
         f"already staged {result.already_staged}, "
@@ -150,33 +133,22 @@ def push_command(
         routes = load_routes(routes_file)
         if route is not None:
             routes.get(route)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
     except KeyError as exc:
-        raise _fail(exc.args[0]) from None
+        raise fail(exc.args[0]) from None
     if dry_run:
-        try:
-            plan = plan_push(
-                db, account=account, route=route, limit=limit, routes=routes, on_wait=_wait
-            )
-        except LockTimeout as exc:
-            raise _fail(str(exc)) from None
+        plan = plan_push(
+            db, account=account, route=route, limit=limit, routes=routes, on_wait=on_wait
+        )
         if as_json:
             print(json.dumps([p.as_dict() for p in plan.leads], ensure_ascii=False, indent=2))
         else:
             _print_plan(plan)
         return
-    try:
-        accounts = load_accounts(account)
-        settings = load_push_settings()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    accounts = load_accounts(account)
+    settings = load_push_settings()
     results: list[PushResult] = []
-    try:
-        with duckdb_lock(config.db_path(db), on_wait=_wait):  # one lock for the whole command
-            _push_accounts(accounts, results, db, limit, route, routes, settings, as_json)
-    except LockTimeout as exc:
-        raise _fail(str(exc)) from None
+    with duckdb_lock(config.db_path(db), on_wait=on_wait):  # one lock for the whole command
+        _push_accounts(accounts, results, db, limit, route, routes, settings, as_json)
     if as_json:
         print(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
     elif account is None:
@@ -210,7 +182,7 @@ def _push_accounts(
             routes=routes,
             settings=settings,
             on_event=None if as_json else lambda m: err.print(escape(m)),
-            on_wait=_wait,
+            on_wait=on_wait,
         )
         results.append(result)
         if not as_json:
@@ -247,14 +219,11 @@ def test_command(
     ] = "default",
 ) -> None:
     """Send HCP's test lead ("Test Lead", test+hcp-sync@example.com) as a customer; not staged."""
-    try:
-        [acct] = load_accounts(account)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    [acct] = load_accounts(account)
     with HCPClient.from_account(acct) as client:
         result = send_test_lead(client)
     if result.exit_code:
-        raise _fail(result.message, result.exit_code)
+        raise fail(result.message, result.exit_code)
     out.print(f"[green]{escape(result.message)}[/]")
 
 
@@ -306,15 +275,12 @@ def _print_status(report: Any) -> None:
 
 @leads_app.command("status")
 def status_command(
-    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    account: AccountOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     db: DbOption = None,
 ) -> None:
     """Counts by status per account, the last runs, the most common failure reasons."""
-    try:
-        report = lead_status(db, account=account, on_wait=_wait)
-    except LockTimeout as exc:
-        raise _fail(str(exc)) from None
+    report = lead_status(db, account=account, on_wait=on_wait)
     if as_json:
         print(json.dumps(report.as_dict(), default=str, ensure_ascii=False, indent=2))
     else:
@@ -329,13 +295,10 @@ def retry_command(
             "--permanent", help="Also requeue failed_permanent leads (after you fixed them)."
         ),
     ] = False,
-    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    account: AccountOption = None,
     db: DbOption = None,
 ) -> None:
     """Requeue failed_retryable leads (and failed_permanent with --permanent) as pending."""
-    try:
-        n = retry_leads(db, permanent=permanent, account=account, on_wait=_wait)
-    except LockTimeout as exc:
-        raise _fail(str(exc)) from None
+    n = retry_leads(db, permanent=permanent, account=account, on_wait=on_wait)
     which = "failed_retryable and failed_permanent" if permanent else "failed_retryable"
     out.print(f"Requeued {n} {which} lead(s) as pending; `hcp leads push` sends them.")

@@ -1,4 +1,9 @@
-"""`hcp report attribution`: which lead sources make money, in the terminal and as a file."""
+"""`hcp report attribution`: which lead sources make money, in the terminal and as a file.
+
+The report's figures come from `pipelines.report`; this module parses the flags and draws the
+terminal table (the one rendering that is rich's, so it lives in the CLI). It only reads the
+database.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,48 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
+from pipelines.cli.options import AccountOption, DbOption, fail
 from pipelines.config import db_path as configured_db_path
-from pipelines.report.build import FORMATS, ReportError, attribution_report, terminal_table
-from pipelines.warehouse import LockTimeout
+from pipelines.report import FORMATS, AttributionReport, ReportError, attribution_report
+from pipelines.report.model import Column, visible_columns
 
 report_app = typer.Typer(help="Reports from the analytics models.", no_args_is_help=True)
+
+# Dropped first when the terminal is too narrow for every column.
+_DROP_ORDER = ("Bucket", "Est. close", "Cost/job", "Avg job", "Paid", "Completed")
+
+
+def terminal_table(report: AttributionReport, width: int | None = None) -> Table:
+    """A rich table; on a narrow terminal the least important columns go first."""
+    cols = visible_columns(report)
+    rows = [*report.rows, report.total]
+
+    def needed(columns: list[Column]) -> int:
+        return sum(max(len(c.header), *(len(c.render(r)) for r in rows)) + 3 for c in columns) + 1
+
+    if width is not None:
+        for header in _DROP_ORDER:
+            if needed(cols) <= width:
+                break
+            cols = [c for c in cols if c.header != header]
+    who = ", ".join(report.companies) or ", ".join(report.accounts) or "HCP"
+    table = Table(
+        title=f"Lead-source attribution — {who}",
+        caption=f"{report.period}; revenue = completed jobs, subtotal minus discounts, no tax or tips",
+        show_footer=True,
+    )
+    for col in cols:
+        table.add_column(
+            col.header,
+            footer=col.render(report.total) if col.header != "Bucket" else "",
+            justify="right" if col.numeric else "left",
+            no_wrap=True,
+        )
+    for row in report.rows:
+        table.add_row(*(c.render(row) for c in cols))
+    return table
 
 
 def _parse_since(value: str | None) -> date | None:
@@ -41,12 +82,8 @@ def attribution_command(
         "--since",
         help="Only customers created in this month or later (YYYY-MM-DD or YYYY-MM).",
     ),
-    account: str | None = typer.Option(None, "--account", help="Only this account."),
-    db: Path | None = typer.Option(
-        None,
-        "--db",
-        help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb).",
-    ),
+    account: AccountOption = None,
+    db: DbOption = None,
 ) -> None:
     """Revenue, jobs, payments and ROI by lead source (attribution by customer, as HCP's Marketing ROI)."""
     console = Console()
@@ -54,9 +91,8 @@ def attribution_command(
         report, written = attribution_report(
             configured_db_path(db), since=_parse_since(since), account=account, out=list(out)
         )
-    except (ReportError, LockTimeout) as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
+    except ReportError as exc:
+        raise fail(str(exc)) from None
     console.print(terminal_table(report, width=console.width))
     for path in written:
         console.print(f"[green]wrote[/] {escape(str(path))}")

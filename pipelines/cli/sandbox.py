@@ -1,4 +1,8 @@
-"""`hcp sandbox`: serve the local Housecall Pro imitation (docs/sandbox.md)."""
+"""`hcp sandbox`: serve the local Housecall Pro imitation (docs/sandbox.md).
+
+Flags become `SandboxSettings` (a bad value is a usage error, exit 2); the server is
+`sandbox.server`. It listens on loopback unless `--host` says otherwise: its admin API is open.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""`hcp serve`: the schedules of `prefect.yaml`, served from this one process (no work pool)."""
+"""`hcp serve`: the schedules of `prefect.yaml`, served from this one process (no work pool).
+
+The work is `flows.serve`, imported when the command runs: Prefect takes seconds to import and
+no other command needs it. This module only checks that a Prefect server is there to schedule.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-err = Console(stderr=True)
+from pipelines.cli.options import fail
 
 
 def serve_command(
@@ -47,7 +51,7 @@ def serve_command(
     if not api_url():
         # Prefect's temporary in-process server does not run the scheduler service: the
         # deployments would be served and never run. Say so instead of idling silently.
-        err.print(
+        Console(stderr=True).print(
             "[red]hcp serve needs a Prefect server to schedule its runs.[/] In another terminal:\n"
             "  prefect server start\n"
             "then here:\n"
@@ -59,5 +63,4 @@ def serve_command(
     try:
         serve_deployments(file, only=only, every_s=every, limit=limit)
     except ServeConfigError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None

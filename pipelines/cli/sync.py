@@ -18,7 +18,14 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.config import ConfigError, load_accounts
+from pipelines.cli.options import (
+    AccountOption,
+    BaseUrlOption,
+    DbOption,
+    accounts_for,
+    fail,
+    names_accounts,
+)
 from pipelines.config import db_path as configured_db_path
 from pipelines.config import destination as configured_destination
 from pipelines.sync import DATASET, SyncResult, parse_objects, summarize, sync_account
@@ -103,9 +110,9 @@ def sync_command(
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="Re-read every object in full and merge (never drops tables)."
     ),
-    account: str | None = typer.Option(None, "--account", help="Only this named account."),
-    db: str | None = typer.Option(None, "--db", help="DuckDB file (default: hcp_sync.duckdb)."),
-    base_url: str | None = typer.Option(None, "--base-url", help="Override the HCP base URL."),
+    account: AccountOption = None,
+    db: DbOption = None,
+    base_url: BaseUrlOption = None,
     destination: str | None = typer.Option(
         None,
         "--destination",
@@ -121,12 +128,9 @@ def sync_command(
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     try:
         selected = parse_objects(objects)
-        accounts = load_accounts(account)
-    except (ValueError, ConfigError) as exc:
-        err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(EXIT_OTHER) from None
-    if base_url:
-        accounts = [dataclasses.replace(a, base_url=base_url.rstrip("/")) for a in accounts]
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    accounts = accounts_for(account, base_url)
     dest = configured_destination(destination)
     path = configured_db_path(db) if dest == "duckdb" else None
     where_to = f" Warehouse: {path}" if path else f" Warehouse: {dest}, dataset {DATASET}."
@@ -143,9 +147,8 @@ def sync_command(
                     progress=progress,
                     destination=dest,
                 )
-        except LockTimeout as exc:
-            err.print(f"[red]{escape(str(exc))}[/]")
-            raise typer.Exit(EXIT_OTHER) from None
+        except LockTimeout:
+            raise  # another process holds the file: no account can sync (HcpGroup says so once)
         except Exception as exc:  # noqa: BLE001 - one account's crash must not stop the others
             result = SyncResult(acct.name, False, EXIT_OTHER, f"{type(exc).__name__}: {exc}")
         results.append(result)
@@ -160,7 +163,7 @@ def sync_command(
                 console.print(f"[yellow]{table}: {n} record(s) no longer in HCP, flagged[/]")
         colour = "green" if result.ok else "red"
         where = where_to if result.ok else ""
-        label = f"{acct.name}: " if len(accounts) > 1 or acct.name != "default" else ""
+        label = f"{acct.name}: " if names_accounts(accounts) else ""
         (console if result.ok else err).print(
             f"[{colour}]{label}{escape(result.message)}{where}[/]"
         )

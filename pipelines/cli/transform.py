@@ -1,26 +1,21 @@
-"""`hcp transform`: rebuild the `analytics` models from the synced raw data."""
+"""`hcp transform`: rebuild the `analytics` models from the synced raw data.
+
+Prints each model as it is built, then the audits; a blocking audit or a broken model is one red
+line and exit 1 (nothing committed, `pipelines.transform` guarantees it).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipelines.cli.options import DbOption, fail, on_wait
 from pipelines.config import db_path as configured_db_path
 from pipelines.transform import AuditError, TransformError, run_transforms
-from pipelines.warehouse import LockTimeout
 from transforms.project import ProjectError
 
 
-def transform_command(
-    db: Path | None = typer.Option(
-        None,
-        "--db",
-        help="DuckDB file (default: DESTINATION__DUCKDB__CREDENTIALS or hcp_sync.duckdb).",
-    ),
-) -> None:
+def transform_command(db: DbOption = None) -> None:
     """Apply transforms/ into schema `analytics` (dependency order, audited, all-or-nothing)."""
     console = Console()
     path = configured_db_path(db)
@@ -30,14 +25,10 @@ def transform_command(
             on_model=lambda m: console.print(
                 f"  [green]built[/] {m.name} [dim]({m.rows:,} rows, {m.seconds:.2f}s)[/]"
             ),
-            on_wait=lambda msg: console.print(f"[yellow]{escape(msg)}[/]"),
+            on_wait=on_wait,
         )
-    except AuditError as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
-    except (TransformError, ProjectError, LockTimeout) as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
+    except (AuditError, TransformError, ProjectError) as exc:
+        raise fail(str(exc)) from None
     warnings = [a for a in result.failed_audits if not a.audit.blocking]
     passed = sum(a.passed for a in result.audits)
     console.print(

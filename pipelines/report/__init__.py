@@ -1,13 +1,11 @@
-"""The attribution report: which lead sources make money (`build`; rendering in `charts`)."""
+"""The attribution report: which lead sources make money.
 
-from pipelines.report.build import (
-    FORMATS,
-    AttributionReport,
-    ReportError,
-    SourceRow,
-    attribution_report,
-    load_report,
-)
+`model` reads and sums the analytics rows, `build` writes them as files, `charts` renders the
+HTML and PNG. The terminal table is the CLI's (`pipelines.cli.report`): nothing here prints.
+"""
+
+from pipelines.report.build import FORMATS, attribution_report, write_report
+from pipelines.report.model import AttributionReport, ReportError, SourceRow, load_report
 
 __all__ = [
     "FORMATS",
@@ -16,4 +14,5 @@ __all__ = [
     "SourceRow",
     "attribution_report",
     "load_report",
+    "write_report",
 ]

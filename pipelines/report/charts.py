@@ -3,6 +3,9 @@
 Why inline SVG in the HTML rather than altair's own HTML: that page loads Vega from a CDN, so it
 renders blank offline or behind a firewall. vl-convert renders the chart to SVG/PNG in-process
 (no browser, no network), and the HTML embeds the SVG, so the file opens anywhere.
+
+It renders a loaded `model.AttributionReport` and imports nothing else of the report: it never
+reads the database and never writes a file (`build` does).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import altair as alt
 import vl_convert as vlc
 
-from pipelines.report.build import AttributionReport, SourceRow, visible_columns
+from pipelines.report.model import AttributionReport, SourceRow, visible_columns
 
 ROW_HEIGHT = 22
 BAR_WIDTH = 360
