@@ -291,16 +291,7 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, result: LoadResult) ->
     result.already_staged += batch.duplicates
     if batch.rows:
         frame = pd.DataFrame(list(batch.rows.values()), columns=list(INSERT_COLUMNS), dtype=object)
-        con.register("_lead_batch", frame)
-        try:
-            cols = ", ".join(INSERT_COLUMNS)
-            select = ", ".join("extra::JSON" if c == "extra" else c for c in INSERT_COLUMNS)
-            inserted = con.execute(
-                f"INSERT INTO staging.leads ({cols}) SELECT {select} FROM _lead_batch "
-                "ON CONFLICT (lead_id) DO NOTHING RETURNING lead_id, status"
-            ).fetchall()
-        finally:
-            con.unregister("_lead_batch")
+        inserted = outbox.stage_leads(con, frame)
         result.already_staged += len(batch.rows) - len(inserted)
         for lead_id, status in inserted:
             if status == outbox.FAILED_PERMANENT:

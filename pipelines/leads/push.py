@@ -30,7 +30,7 @@ import duckdb
 from pipelines import config
 from pipelines.config import Account
 from pipelines.leads import outbox
-from pipelines.leads.mapping import InvalidLead, MappedLead, StagedLead, map_lead
+from pipelines.leads.mapping import InvalidLead, MappedLead, map_lead
 from pipelines.leads.outbox import (
     FAILED_PERMANENT,
     FAILED_RETRYABLE,
@@ -38,13 +38,13 @@ from pipelines.leads.outbox import (
     PENDING,
     SENDING,
     SENT,
+    LeadRow,
 )
 from pipelines.leads.profiles import (
     PushSettings,
     RouteBook,
     load_push_settings,
     load_routes,
-    normalise_column,
 )
 from pipelines.verify import result_for_error, verify_account
 from pipelines.warehouse import connect, duckdb_lock
@@ -57,18 +57,6 @@ from sources.housecallpro.errors import (
     TransportError,
     ValidationError,
 )
-
-LEAD_COLUMNS = ("lead_id", "account", *outbox.RAW_COLUMNS, "extra", "status", "attempts")
-
-
-@dataclass(frozen=True)
-class LeadRow:
-    """A staged lead with its bookkeeping."""
-
-    lead: StagedLead
-    account: str
-    status: str
-    attempts: int
 
 
 @dataclass(frozen=True)
@@ -114,59 +102,6 @@ class PushPlan:
         return sorted(found)
 
 
-def _row_to_lead(row: tuple[Any, ...]) -> LeadRow:
-    values = dict(zip(LEAD_COLUMNS, row, strict=True))
-    extra: dict[str, Any] = {}
-    if values["extra"]:
-        parsed = (
-            json.loads(values["extra"]) if isinstance(values["extra"], str) else values["extra"]
-        )
-        if isinstance(parsed, dict):
-            # "_"-prefixed keys are the loader's own bookkeeping and keep their names.
-            extra = {
-                (k if str(k).startswith("_") else normalise_column(str(k))): v
-                for k, v in parsed.items()
-            }
-    lead = StagedLead(
-        lead_id=str(values["lead_id"]),
-        **{c: (str(values[c]) if values[c] is not None else None) for c in outbox.RAW_COLUMNS},
-        extra=extra,
-    )
-    return LeadRow(
-        lead=lead,
-        account=str(values["account"] or "default"),
-        status=str(values["status"] or outbox.PENDING),
-        attempts=int(values["attempts"] or 0),
-    )
-
-
-def select_leads(
-    con: duckdb.DuckDBPyConnection,
-    condition: str,
-    params: list[Any],
-    *,
-    account: str | None = None,
-    route: str | None = None,
-    routes: RouteBook | None = None,
-    limit: int | None = None,
-) -> list[LeadRow]:
-    """Leads matching `condition`, oldest first, filtered by account and route."""
-    sql = f"SELECT {', '.join(LEAD_COLUMNS)} FROM staging.leads WHERE {condition}"
-    args = list(params)
-    if account is not None:
-        sql += " AND coalesce(account, 'default') = ?"
-        args.append(account)
-    if route is not None:
-        default_route = routes.default_route if routes else "default"
-        sql += " AND coalesce(nullif(trim(route), ''), ?) = ?"
-        args += [default_route, route]
-    sql += " ORDER BY created_at, lead_id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    return [_row_to_lead(r) for r in con.execute(sql, args).fetchall()]
-
-
 def map_row(row: LeadRow, routes: RouteBook) -> MappedLead:
     """The mapping the push applies; `InvalidLead` for a lead that must not be sent."""
     surplus = row.lead.extra.get("_surplus_fields")
@@ -198,9 +133,13 @@ def plan_push(
     with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
         if not outbox.schema_exists(con):
             return plan
-        kw: dict[str, Any] = {"account": account, "route": route, "routes": routes}
-        leftovers = select_leads(con, "status = 'sending'", [], **kw)
-        claimable = select_leads(con, outbox.CLAIMABLE_SQL, [], limit=limit, **kw)
+        kw: dict[str, Any] = {
+            "account": account,
+            "route": route,
+            "default_route": routes.default_route,
+        }
+        leftovers = outbox.select_leads(con, outbox.LEFT_SENDING_SQL, **kw)
+        claimable = outbox.select_leads(con, outbox.CLAIMABLE_SQL, limit=limit, **kw)
     for row, action in [(r, "reconcile") for r in leftovers] + [(r, "send") for r in claimable]:
         route_name = (row.lead.route or "").strip() or routes.default_route
         try:
@@ -236,23 +175,6 @@ def plan_push(
 # One writer: the calling thread owns the DuckDB connection; sender threads only do HTTP and
 # put attempt rows and outcomes on a queue.
 
-ATTEMPT_COLUMNS = (
-    "run_id",
-    "lead_id",
-    "account",
-    "attempted_at",
-    "kind",
-    "method",
-    "path",
-    "http_status",
-    "message",
-    "elapsed_ms",
-    "dropped_fields",
-)
-EVIDENCE_SQL = """
-    EXISTS (SELECT 1 FROM staging.lead_attempts a WHERE a.lead_id = staging.leads.lead_id
-            AND (a.kind = 'reconcile' OR (a.kind = 'create' AND a.http_status IS NULL)))
-"""
 MAX_ROUNDS = 3  # POSTs per lead per run when answers keep getting lost
 PROGRESS_EVERY_S = 10.0
 
@@ -629,23 +551,6 @@ class _Push:
 
     # ------------------------------------------------------------ DuckDB side (this thread)
 
-    def _select(
-        self, condition: str, params: list[Any], limit: int | None
-    ) -> list[tuple[LeadRow, bool]]:
-        sql = (
-            f"SELECT {', '.join(LEAD_COLUMNS)}, {EVIDENCE_SQL} AS evidence FROM staging.leads "
-            f"WHERE coalesce(account, 'default') = ? AND {condition}"
-        )
-        args: list[Any] = [self.account, *params]
-        if self.route is not None:
-            sql += " AND coalesce(nullif(trim(route), ''), ?) = ?"
-            args += [self.routes.default_route, self.route]
-        sql += " ORDER BY created_at, lead_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [(_row_to_lead(r[:-1]), bool(r[-1])) for r in self.con.execute(sql, args).fetchall()]
-
     def _prepare(self, row: LeadRow, evidence: bool, claimed: bool) -> _Task | _Outcome:
         """Map a lead and make sure its Lead Source exists; an outcome when it cannot be sent."""
         lead_id = row.lead.lead_id
@@ -670,32 +575,32 @@ class _Push:
 
         Returns the tasks to send and how many leads were taken (some fail before sending).
         """
-        rows = self._select(
-            "(status IS NULL OR status = 'pending' OR (status = 'failed_retryable' AND updated_at < ?))",
-            [self.started],
-            n,
+        rows = outbox.select_leads(
+            self.con,
+            *outbox.claimable(failed_before=self.started),
+            account=self.account,
+            route=self.route,
+            default_route=self.routes.default_route,
+            limit=n,
+            evidence=True,
         )
         tasks: list[_Task] = []
         outcomes: list[_Outcome] = []
-        for row, evidence in rows:
+        for row in rows:
             if self.stop.is_set():
                 break  # HCP refused the key while preparing: leave the rest untouched
             if row.attempts >= self.settings.max_attempts:
-                reason = f"gave up after {row.attempts} attempts"
+                reason = outbox.gave_up(row.attempts)
                 outcomes.append(_Outcome(row.lead.lead_id, FAILED_PERMANENT, reason=reason))
                 continue
-            prepared = self._prepare(row, evidence, claimed=True)
+            prepared = self._prepare(row, row.evidence, claimed=True)
             if isinstance(prepared, _Task):
                 tasks.append(prepared)
             else:
                 outcomes.append(prepared)
         self.con.execute("BEGIN TRANSACTION")
         for t in tasks:
-            self.con.execute(
-                "UPDATE staging.leads SET status = 'sending', attempts = coalesce(attempts, 0) + 1, "
-                "error_reason = NULL, updated_at = current_timestamp WHERE lead_id = ?",
-                [t.row.lead.lead_id],
-            )
+            outbox.claim(self.con, t.row.lead.lead_id)
         for o in outcomes:  # leads settled before sending (invalid, gave up, no lead source)
             self._apply_outcome(o)
         self.con.execute("COMMIT")
@@ -718,12 +623,7 @@ class _Push:
         attempts = [payload for kind, payload in items if kind == "attempt"]
         outcomes = [payload for kind, payload in items if kind == "outcome"]
         self.con.execute("BEGIN TRANSACTION")
-        if attempts:
-            cols = ", ".join(ATTEMPT_COLUMNS)
-            marks = ", ".join("?" for _ in ATTEMPT_COLUMNS)
-            self.con.executemany(
-                f"INSERT INTO staging.lead_attempts ({cols}) VALUES ({marks})", attempts
-            )
+        outbox.insert_attempts(self.con, attempts)
         for outcome in outcomes:
             task = self.tasks.pop(outcome.lead_id, None)
             self._apply_outcome(outcome, task)
@@ -742,16 +642,12 @@ class _Push:
             restore = task.original_status if task else PENDING
             restore = SENDING if restore == SENDING else PENDING
             undo = 1 if task and task.claimed and o.posts == 0 else 0
-            self.con.execute(
-                "UPDATE staging.leads SET status = ?, attempts = attempts - ? + ?, "
-                "updated_at = current_timestamp WHERE lead_id = ?",
-                [restore, undo, extra_posts if o.posts else 0, o.lead_id],
-            )
+            outbox.restore(self.con, o.lead_id, restore, undo, extra_posts if o.posts else 0)
             return
         if status == FAILED_RETRYABLE and task is not None:
             total = task.row.attempts + (1 if task.claimed else 0) + extra_posts
             if total >= self.settings.max_attempts:
-                status, reason = FAILED_PERMANENT, f"gave up after {total} attempts: {reason}"
+                status, reason = FAILED_PERMANENT, outbox.gave_up(total, reason)
         if status == SENT:
             r.sent += 1
             r.reconciled += int(o.reconciled)
@@ -761,28 +657,20 @@ class _Push:
             r.failed_permanent += 1
         elif status == FAILED_RETRYABLE:
             r.failed_retryable += 1
-        self.con.execute(
-            "UPDATE staging.leads SET status = ?, hcp_customer_id = coalesce(?, hcp_customer_id), "
-            "error_reason = ?, attempts = coalesce(attempts, 0) + ?, updated_at = current_timestamp "
-            "WHERE lead_id = ?",
-            [status, o.customer_id, reason, extra_posts, o.lead_id],
+        outbox.settle(
+            self.con,
+            o.lead_id,
+            status,
+            customer_id=o.customer_id,
+            reason=reason,
+            posts=extra_posts,
         )
 
     # ------------------------------------------------------------ the run
 
     def run(self) -> PushResult:
         r = self.result
-        # We hold the file's lock, so a run of this account still marked `running` is dead.
-        self.con.execute(
-            "UPDATE staging.push_runs SET status = 'killed', "
-            "error = 'the process ended before the run finished (killed or crashed)' "
-            "WHERE status = 'running' AND account = ?",
-            [self.account],
-        )
-        self.con.execute(
-            "INSERT INTO staging.push_runs (run_id, account, started_at, status) VALUES (?, ?, ?, 'running')",
-            [r.run_id, self.account, self.started],
-        )
+        outbox.start_run(self.con, r.run_id, self.account, self.started)
         before = self.client.stats.snapshot()
         clock = time.perf_counter()
         try:
@@ -809,10 +697,16 @@ class _Push:
             r.status, r.exit_code, r.message = "stopped", verdict.exit_code, verdict.message
             return
         self.on_event(f"{self.account}: {verdict.message}")
-        leftovers = self._select("status = 'sending'", [], None)
+        leftovers = outbox.select_leads(
+            self.con,
+            outbox.LEFT_SENDING_SQL,
+            account=self.account,
+            route=self.route,
+            default_route=self.routes.default_route,
+        )
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="hcp-push") as pool:
             inflight = 0
-            for row, _evidence in leftovers:  # first thing: reconcile what a killed run left
+            for row in leftovers:  # first thing: reconcile what a killed run left
                 prepared = self._prepare(row, True, claimed=False)
                 if isinstance(prepared, _Outcome):
                     if prepared.status == "requeue":  # stopping: it stays `sending` for next time
@@ -865,28 +759,15 @@ class _Push:
 
     def _finish(self) -> None:
         r = self.result
-        self.con.execute(
-            """
-            UPDATE staging.push_runs SET finished_at = current_timestamp, status = ?, claimed = ?,
-                sent = ?, linked = ?, reconciled = ?, failed_permanent = ?, failed_retryable = ?,
-                requeued = ?, requests = ?, duration_s = ?, exit_code = ?, error = ?
-            WHERE run_id = ?
-            """,
-            [
-                r.status,
-                r.claimed,
-                r.sent,
-                r.linked,
-                r.reconciled,
-                r.failed_permanent,
-                r.failed_retryable,
-                r.requeued,
-                r.requests,
-                round(r.duration_s, 3),
-                r.exit_code,
-                r.message if r.status != "ok" else None,
-                r.run_id,
-            ],
+        outbox.finish_run(
+            self.con,
+            r.run_id,
+            status=r.status,
+            counts=r.counts,
+            requests=r.requests,
+            duration_s=r.duration_s,
+            exit_code=r.exit_code,
+            error=r.message if r.status != "ok" else None,
         )
 
 
@@ -934,7 +815,7 @@ def accounts_with_pending(db_path: str | Path | None = None) -> dict[str, int]:
         if not outbox.schema_exists(con):
             return {}
         rows = con.execute(
-            f"SELECT coalesce(account, 'default'), count(*) FROM staging.leads "
+            f"SELECT {outbox.ACCOUNT_SQL}, count(*) FROM staging.leads "
             f"WHERE {outbox.CLAIMABLE_SQL} OR status = 'sending' GROUP BY 1"
         ).fetchall()
     return {str(a): int(n) for a, n in rows}

@@ -65,11 +65,11 @@ def lead_status(
     with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
         if not outbox.schema_exists(con):
             return report
-        where, params = _account_filter(account)
+        where, params = outbox.account_filter(account)
         report.counts = [
             (str(a), str(s), int(n))
             for a, s, n in con.execute(
-                f"SELECT coalesce(account, 'default'), coalesce(status, 'pending'), count(*) "
+                f"SELECT {outbox.ACCOUNT_SQL}, coalesce(status, 'pending'), count(*) "
                 f"FROM staging.leads {where} GROUP BY ALL ORDER BY 1, 2",
                 params,
             ).fetchall()
@@ -79,14 +79,8 @@ def lead_status(
     return report
 
 
-def _account_filter(account: str | None, prefix: str = "WHERE") -> tuple[str, list[Any]]:
-    if account is None:
-        return "", []
-    return f"{prefix} coalesce(account, 'default') = ?", [account]
-
-
 def _runs(con: duckdb.DuckDBPyConnection, account: str | None, limit: int) -> list[dict[str, Any]]:
-    where, params = _account_filter(account)
+    where, params = outbox.account_filter(account)
     cursor = con.execute(
         f"SELECT * FROM staging.push_runs {where} ORDER BY started_at DESC LIMIT ?",
         [*params, limit],
@@ -96,7 +90,7 @@ def _runs(con: duckdb.DuckDBPyConnection, account: str | None, limit: int) -> li
 
 
 def _reasons(con: duckdb.DuckDBPyConnection, account: str | None, limit: int) -> list[ReasonRow]:
-    where, params = _account_filter(account, "AND")
+    where, params = outbox.account_filter(account, "AND")
     rows = con.execute(
         f"""
         SELECT {REASON_GROUP_SQL} AS reason, count(*) AS leads,
@@ -121,16 +115,6 @@ def retry_leads(
 ) -> int:
     """Requeue `failed_retryable` leads (and `failed_permanent` with `permanent`); return how many."""
     statuses = [outbox.FAILED_RETRYABLE] + ([outbox.FAILED_PERMANENT] if permanent else [])
-    where, params = _account_filter(account, "AND")
     with connect(config.db_path(db_path), on_wait=on_wait) as con:
         outbox.ensure_schema(con)
-        placeholders = ", ".join("?" for _ in statuses)
-        row = con.execute(
-            f"""
-            UPDATE staging.leads
-            SET status = 'pending', attempts = 0, error_reason = NULL, updated_at = current_timestamp
-            WHERE status IN ({placeholders}) {where}
-            """,
-            [*statuses, *params],
-        ).fetchone()
-    return int(row[0]) if row else 0
+        return outbox.requeue_failed(con, statuses, account)
