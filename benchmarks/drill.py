@@ -130,7 +130,7 @@ def push_until_settled(
     db: Path, url: str, key: str, *, timeout_s: float = 10.0, runs: int = 6
 ) -> list[Any]:
     """Push like a schedule would until nothing is claimable (bounded)."""
-    from pipelines.leads.profiles import PushSettings, RouteBook
+    from pipelines.leads.profiles import ProfileBook, PushSettings
     from pipelines.leads.push import push_leads
     from sources.housecallpro.client import HCPClient
 
@@ -142,7 +142,7 @@ def push_until_settled(
                     "default",
                     db_path=db,
                     client=client,
-                    routes=RouteBook(),
+                    routes=ProfileBook(),
                     settings=PushSettings(),
                 )
             )
@@ -214,7 +214,7 @@ def drill_faults(cfg: Config) -> Drill:
     from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("faults")
     rate = cfg.fault_rate_alone
@@ -264,7 +264,7 @@ def drill_faults(cfg: Config) -> Drill:
             admin.reset_counters()
             push_db = folder / f"push-{i}.duckdb"
             lead_kinds = write_leads(folder / f"leads-{i}.csv", cfg.leads, f"f{i}")
-            load_leads(folder / f"leads-{i}.csv", db_path=push_db, routes=RouteBook())
+            load_leads(folder / f"leads-{i}.csv", db_path=push_db, routes=ProfileBook())
             pushes = push_until_settled(push_db, sb.url, sb.api_key, timeout_s=cfg.timeout_s)
             push_faults = dict(admin.counters()["faults"])
             limited += admin.counters()["rate_limited"]
@@ -314,7 +314,7 @@ def drill_kills(cfg: Config) -> Drill:
     from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("kills")
     rng = random.Random(cfg.seed)
@@ -344,7 +344,7 @@ def drill_kills(cfg: Config) -> Drill:
         nonlocal staged
         csv_path = folder / f"leads-{staged}.csv"
         kinds.update(write_leads(csv_path, batch, f"k{staged}"))
-        load_leads(csv_path, db_path=db, routes=RouteBook())
+        load_leads(csv_path, db_path=db, routes=ProfileBook())
         staged += 1
 
     landed: Counter[str] = Counter()
@@ -470,7 +470,7 @@ def drill_bad_input(cfg: Config) -> Drill:
     from benchmarks.common import child_env, sandbox_process
     from benchmarks.drill_inputs import write_bad_files, write_bad_leads
     from pipelines.leads.load import LoadError, load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("bad input")
     folder = cfg.work / "bad"
@@ -490,7 +490,7 @@ def drill_bad_input(cfg: Config) -> Drill:
     )
     db = folder / "bad.duckdb"
     status, value, took = _bounded(
-        lambda: load_leads(folder / "bad_leads.csv", db_path=db, routes=RouteBook()), 120
+        lambda: load_leads(folder / "bad_leads.csv", db_path=db, routes=ProfileBook()), 120
     )
     d.check(status == "ok", f"the malformed-rows file did not load: {status} {value!r}")
     if status == "ok":
@@ -537,7 +537,7 @@ def drill_bad_input(cfg: Config) -> Drill:
     d.figures += ["", "| file | outcome | seconds | message (first 110 chars) |", "| --- | --- | ---: | --- |"]  # fmt: skip
     for name, path in files.items():
         fdb = folder / f"file-{name}.duckdb"
-        status, value, took = _bounded(lambda p=path, f=fdb: load_leads(p, db_path=f, routes=RouteBook()), 60)  # fmt: skip
+        status, value, took = _bounded(lambda p=path, f=fdb: load_leads(p, db_path=f, routes=ProfileBook()), 60)  # fmt: skip
         if status == "error" and isinstance(value, LoadError):
             outcome, message = "refused (LoadError)", str(value)
         elif status == "ok":
@@ -610,14 +610,14 @@ def drill_concurrency(cfg: Config, api_url: str) -> Drill:
     from benchmarks.common import child_env, sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("concurrency")
     folder = cfg.work / "concurrency"
     folder.mkdir()
     db = folder / "shared.duckdb"
     kinds = write_leads(folder / "leads.csv", cfg.leads, "c")
-    load_leads(folder / "leads.csv", db_path=db, routes=RouteBook())
+    load_leads(folder / "leads.csv", db_path=db, routes=ProfileBook())
     d.did = (
         "Two `hcp-sync` flows and one `hcp-push-leads` flow, each in its own process reporting "
         f"to one Prefect test server, started within a second of each other on one DuckDB file "

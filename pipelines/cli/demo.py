@@ -248,9 +248,9 @@ def _run_steps(
             result.skipped.append("lead load: pipelines/leads/load.py is not in this version")
             steps.say("skipped: the lead load has not landed in this version", "yellow")
         else:
-            from pipelines.leads.profiles import RouteBook
+            from pipelines.leads.profiles import ProfileBook
 
-            loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=RouteBook())
+            loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=ProfileBook())
             steps.say(f"{loaded.staged} staged, {loaded.failed} rejected with a reason")
 
     with steps.step("Pushing the leads into HCP as customers (exactly once each)"):
@@ -258,9 +258,9 @@ def _run_steps(
             result.skipped.append("lead push: push_leads() is not in this version")
             steps.say("skipped: the lead push has not landed in this version", "yellow")
         else:
-            from pipelines.leads.profiles import PushSettings, RouteBook
+            from pipelines.leads.profiles import ProfileBook, PushSettings
 
-            pushed = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
+            pushed = push_leads(account, db_path=db, routes=ProfileBook(), settings=PushSettings())
             result.leads_pushed = pushed.sent + pushed.linked
             steps.say(
                 f"{pushed.sent} sent, {pushed.linked} linked, {pushed.failed_permanent} failed "

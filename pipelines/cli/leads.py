@@ -17,7 +17,7 @@ from rich.table import Table
 from pipelines import config
 from pipelines.config import Account, ConfigError, load_accounts
 from pipelines.leads.load import LoadError, load_leads
-from pipelines.leads.profiles import PushSettings, RouteBook, load_push_settings, load_routes
+from pipelines.leads.profiles import ProfileBook, PushSettings, load_profiles, load_push_settings
 from pipelines.leads.push import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
 from pipelines.leads.smoke import send_test_lead
 from pipelines.leads.status import lead_status, retry_leads
@@ -77,7 +77,7 @@ def load_command(
             account=account,
             lead_source=lead_source,
             route=route,
-            routes=load_routes(routes_file),
+            routes=load_profiles(routes_file),
             on_wait=_wait,
         )
     except (LoadError, ConfigError, LockTimeout) as exc:
@@ -147,7 +147,7 @@ def push_command(
 ) -> None:
     """Push staged leads to HCP as customers (exactly once per lead)."""
     try:
-        routes = load_routes(routes_file)
+        routes = load_profiles(routes_file)
         if route is not None:
             routes.get(route)
     except ConfigError as exc:
@@ -197,7 +197,7 @@ def _push_accounts(
     db: Path | None,
     limit: int | None,
     route: str | None,
-    routes: RouteBook,
+    routes: ProfileBook,
     settings: PushSettings,
     as_json: bool,
 ) -> None:

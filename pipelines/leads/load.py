@@ -32,7 +32,7 @@ import pandas as pd
 from pipelines import config
 from pipelines.leads import outbox
 from pipelines.leads.mapping import InvalidLead, StagedLead, map_lead
-from pipelines.leads.profiles import RouteBook, load_routes, normalise_column
+from pipelines.leads.profiles import ProfileBook, load_profiles, normalise_column
 from pipelines.warehouse import connect
 
 BATCH_ROWS = 5_000
@@ -233,7 +233,7 @@ def build_row(
     account: str,
     lead_source: str | None,
     route: str | None,
-    routes: RouteBook,
+    routes: ProfileBook,
 ) -> dict[str, Any]:
     """One CSV record -> one staged row, validated with the same mapping the push uses."""
     values: dict[str, str | None] = {}
@@ -311,7 +311,7 @@ def load_leads(
     account: str = "default",
     lead_source: str | None = None,
     route: str | None = None,
-    routes: RouteBook | None = None,
+    routes: ProfileBook | None = None,
     batch_rows: int = BATCH_ROWS,
     on_wait: Callable[[str], None] | None = None,
 ) -> LoadResult:
@@ -322,7 +322,7 @@ def load_leads(
     path = Path(csv_path)
     if not path.is_file():
         raise LoadError(f"{path} does not exist or is not a file")
-    routes = routes or load_routes()
+    routes = routes or load_profiles()
     if route:
         try:
             routes.get(route)

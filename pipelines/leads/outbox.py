@@ -197,14 +197,14 @@ def select_leads(
     *,
     account: str | None = None,
     route: str | None = None,
-    default_route: str = "default",
+    default_profile: str = "default",
     limit: int | None = None,
     evidence: bool = False,
 ) -> list[LeadRow]:
     """Leads matching `condition`, oldest first, filtered by account and mapping profile.
 
     `route` is the lead's `route` column (its mapping profile); an empty one means
-    `default_route`. With `evidence`, each row says whether an unanswered POST is on record.
+    `default_profile`. With `evidence`, each row says whether an unanswered POST is on record.
     """
     columns = ", ".join(LEAD_COLUMNS) + (f", {EVIDENCE_SQL} AS evidence" if evidence else "")
     sql = f"SELECT {columns} FROM staging.leads WHERE {condition}"
@@ -214,7 +214,7 @@ def select_leads(
         args.append(account)
     if route is not None:
         sql += " AND coalesce(nullif(trim(route), ''), ?) = ?"
-        args += [default_route, route]
+        args += [default_profile, route]
     sql += " ORDER BY created_at, lead_id"
     if limit is not None:
         sql += " LIMIT ?"

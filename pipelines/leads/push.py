@@ -41,10 +41,10 @@ from pipelines.leads.outbox import (
     LeadRow,
 )
 from pipelines.leads.profiles import (
+    ProfileBook,
     PushSettings,
-    RouteBook,
+    load_profiles,
     load_push_settings,
-    load_routes,
 )
 from pipelines.verify import result_for_error, verify_account
 from pipelines.warehouse import connect, duckdb_lock
@@ -102,7 +102,7 @@ class PushPlan:
         return sorted(found)
 
 
-def map_row(row: LeadRow, routes: RouteBook) -> MappedLead:
+def map_row(row: LeadRow, routes: ProfileBook) -> MappedLead:
     """The mapping the push applies; `InvalidLead` for a lead that must not be sent."""
     surplus = row.lead.extra.get("_surplus_fields")
     if surplus:
@@ -124,11 +124,11 @@ def plan_push(
     account: str | None = None,
     route: str | None = None,
     limit: int | None = None,
-    routes: RouteBook | None = None,
+    routes: ProfileBook | None = None,
     on_wait: Callable[[str], None] | None = None,
 ) -> PushPlan:
     """The dry run: what a push would do, lead by lead; sends nothing and changes nothing."""
-    routes = routes or load_routes()
+    routes = routes or load_profiles()
     plan = PushPlan()
     with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
         if not outbox.schema_exists(con):
@@ -136,12 +136,12 @@ def plan_push(
         kw: dict[str, Any] = {
             "account": account,
             "route": route,
-            "default_route": routes.default_route,
+            "default_profile": routes.default_profile,
         }
         leftovers = outbox.select_leads(con, outbox.LEFT_SENDING_SQL, **kw)
         claimable = outbox.select_leads(con, outbox.CLAIMABLE_SQL, limit=limit, **kw)
     for row, action in [(r, "reconcile") for r in leftovers] + [(r, "send") for r in claimable]:
-        route_name = (row.lead.route or "").strip() or routes.default_route
+        route_name = (row.lead.route or "").strip() or routes.default_profile
         try:
             mapped = map_row(row, routes)
         except InvalidLead as exc:
@@ -378,7 +378,7 @@ class _Push:
         con: duckdb.DuckDBPyConnection,
         client: HCPClient,
         account: str,
-        routes: RouteBook,
+        routes: ProfileBook,
         settings: PushSettings,
         route: str | None,
         limit: int | None,
@@ -580,7 +580,7 @@ class _Push:
             *outbox.claimable(failed_before=self.started),
             account=self.account,
             route=self.route,
-            default_route=self.routes.default_route,
+            default_profile=self.routes.default_profile,
             limit=n,
             evidence=True,
         )
@@ -702,7 +702,7 @@ class _Push:
             outbox.LEFT_SENDING_SQL,
             account=self.account,
             route=self.route,
-            default_route=self.routes.default_route,
+            default_profile=self.routes.default_profile,
         )
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="hcp-push") as pool:
             inflight = 0
@@ -777,7 +777,7 @@ def push_leads(
     db_path: str | Path | None = None,
     limit: int | None = None,
     route: str | None = None,
-    routes: RouteBook | None = None,
+    routes: ProfileBook | None = None,
     settings: PushSettings | None = None,
     client: HCPClient | None = None,
     on_event: Callable[[str], None] | None = None,
@@ -793,7 +793,7 @@ def push_leads(
     """
     acct = account if isinstance(account, Account) else None
     name = acct.name if acct else str(account)
-    routes = routes or load_routes()
+    routes = routes or load_profiles()
     settings = settings or load_push_settings()
     own_client = client is None
     if client is None:
