@@ -17,10 +17,11 @@ from rich.table import Table
 from pipelines import config
 from pipelines.config import Account, ConfigError, load_accounts
 from pipelines.leads.load import LoadError, load_leads
+from pipelines.leads.plan import PushPlan, plan_push
 from pipelines.leads.profiles import ProfileBook, PushSettings, load_profiles, load_push_settings
-from pipelines.leads.push import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
+from pipelines.leads.push import PushResult, push_leads
 from pipelines.leads.smoke import send_test_lead
-from pipelines.leads.status import lead_status, retry_leads
+from pipelines.leads.status import accounts_with_pending, lead_status, retry_leads
 from pipelines.warehouse import LockTimeout, duckdb_lock
 from sources.housecallpro.client import HCPClient
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from pipelines import config
 from pipelines.leads import outbox
-from pipelines.leads.mapping import InvalidLead, StagedLead, map_lead
+from pipelines.leads.mapping import InvalidLead, StagedLead
 from pipelines.leads.profiles import ProfileBook, load_profiles, normalise_column
 from pipelines.warehouse import connect
 
@@ -267,9 +267,9 @@ def build_row(
                 **{c: values.get(c) for c in outbox.RAW_COLUMNS},
                 extra=extra,
             )
-            map_lead(staged, routes.get(values["route"]))
-        except (InvalidLead, KeyError) as exc:
-            problem = exc.args[0] if exc.args else str(exc)
+            routes.map(staged)  # the push's own check, so a row staged pending can be sent
+        except InvalidLead as exc:
+            problem = exc.reason
         if problem and any("\n" in (values.get(f) or "") for f in CONTACT_FIELDS):
             # a name or email spanning lines is an unclosed quote that swallowed the rows after
             # it (they are inside this one): say so, or the user looks for the wrong mistake

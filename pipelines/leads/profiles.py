@@ -42,7 +42,15 @@ from typing import Any
 import dlt
 
 from pipelines.config import ConfigError
-from pipelines.leads.mapping import NON_US_POLICIES, TARGETS, Profile
+from pipelines.leads.mapping import (
+    NON_US_POLICIES,
+    TARGETS,
+    InvalidLead,
+    MappedLead,
+    Profile,
+    StagedLead,
+    map_lead,
+)
 
 PROFILES_FILE = "leads_routes.toml"
 SECTION = "sources.housecallpro.leads"
@@ -74,6 +82,22 @@ class ProfileBook:
             where = f" in {self.source}" if self.source else ""
             raise KeyError(f"unknown route {key!r}{where} (known: {known})")
         return profile
+
+    def map(self, lead: StagedLead) -> MappedLead:
+        """The mapping the push (and its dry run, and the loader's check) applies to a staged
+        lead; `InvalidLead` for a lead that must not be sent."""
+        surplus = lead.extra.get("_surplus_fields")
+        if surplus:
+            # A CSV row with more fields than its header: columns may be shifted, so sending it
+            # could put a phone in the notes or a name in the company. The user fixes the row.
+            raise InvalidLead(
+                f"the CSV row had extra fields {surplus}; fix the row and remove extra._surplus_fields"
+            )
+        try:
+            profile = self.get(lead.route)
+        except KeyError as exc:
+            raise InvalidLead(exc.args[0]) from exc
+        return map_lead(lead, profile)
 
 
 @dataclass(frozen=True)

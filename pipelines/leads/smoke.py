@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.leads.push import find_customer
+from pipelines.leads.hcp import find_customer
 from pipelines.verify import EXIT_OK, EXIT_OTHER, result_for_error
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import (

@@ -118,3 +118,15 @@ def retry_leads(
     with connect(config.db_path(db_path), on_wait=on_wait) as con:
         outbox.ensure_schema(con)
         return outbox.requeue_failed(con, statuses, account)
+
+
+def accounts_with_pending(db_path: str | Path | None = None) -> dict[str, int]:
+    """Claimable leads per account, to tell the user about accounts that have no key."""
+    with connect(config.db_path(db_path), read_only=True) as con:
+        if not outbox.schema_exists(con):
+            return {}
+        rows = con.execute(
+            f"SELECT {outbox.ACCOUNT_SQL}, count(*) FROM staging.leads "
+            f"WHERE {outbox.CLAIMABLE_SQL} OR {outbox.LEFT_SENDING_SQL} GROUP BY 1"
+        ).fetchall()
+    return {str(a): int(n) for a, n in rows}
