@@ -11,7 +11,7 @@ Drills (each prints what it did, its figures and PASS/FAIL; exit code 1 if any f
   lands a warehouse equal, table by table, to the fault-free one, and a push creates exactly one
   customer per valid lead (duplicate emails allowed by the sandbox, so only the push's own
   lookup stands between a lost answer and a second customer);
-- kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.leads.push`
+- kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.cli leads push`
   subprocesses sharing one DuckDB file, with edits in the sandbox between runs -> after
   recovery runs the warehouse equals a fresh sync and every lead is exactly one customer;
 - bad input: >= 150 malformed lead rows and a dozen malformed CSV files -> every row ends
@@ -303,7 +303,8 @@ def _spawn(kind: str, url: str, key: str, db: Path, log: Path) -> subprocess.Pop
     if kind == "sync":
         cmd = [str(Path(sys.executable).with_name("hcp")), "sync", "--db", str(db)]
     else:
-        cmd = [sys.executable, "-m", "pipelines.leads.push", "--db", str(db)]
+        cmd = [sys.executable, "-m", "pipelines.cli", "leads", "push", "--json", "--db", str(db)]
+        cmd += ["--account", "default"]
     with log.open("ab") as fh:
         return subprocess.Popen(cmd, env=env, cwd=db.parent, stdout=fh, stderr=subprocess.STDOUT)
 
@@ -322,7 +323,7 @@ def drill_kills(cfg: Config) -> Drill:
     rng.shuffle(plan)
     batch = max(20, cfg.leads // 2)
     d.did = (
-        "One DuckDB file shared by `hcp sync` and `python -m pipelines.leads.push` subprocesses "
+        "One DuckDB file shared by `hcp sync` and `python -m pipelines.cli leads push` subprocesses "
         f"(sandbox scale {cfg.scale:g}; the push paced at {PUSH_KILL_RATE:g} req/s so its sending "
         f"lasts seconds). First one unkilled run of each, whose length (process start to exit) "
         f"calibrates the kills. Then {cfg.kills} SIGKILLs in a random order of "

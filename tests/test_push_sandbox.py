@@ -223,8 +223,10 @@ def _spawn_push(db: Path, sb: SandboxHandle) -> subprocess.Popen[str]:
         "SOURCES__HOUSECALLPRO__RATE_LIMIT": "0",  # no client pacing: the kill lands mid-batch
         "PYTHONPATH": str(ROOT),
     }
+    # no --json: the kill waits for the run's "Connected to" line, which goes to stderr without it
+    cmd = [sys.executable, "-m", "pipelines.cli", "leads", "push", "--db", str(db)]
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.leads.push", "--db", str(db)],
+        [*cmd, "--account", "default"],
         cwd=db.parent,
         env=env,
         stdout=subprocess.PIPE,

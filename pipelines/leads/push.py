@@ -18,7 +18,6 @@ looking it up first, let a sender thread touch DuckDB, or write the API key anyw
 
 from __future__ import annotations
 
-import json
 import queue
 import time
 import uuid
@@ -401,31 +400,3 @@ def push_leads(
     finally:
         if own_client:
             client.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.leads.push [--db PATH] [--limit N] [--account A]`: the push alone.
-
-    Lighter than the CLI (no other command is imported), for drills and subprocess tests;
-    prints the result as JSON and exits with its exit code.
-    """
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m pipelines.leads.push")
-    parser.add_argument("--db", default=None)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--account", default="default")
-    args = parser.parse_args(argv)
-    result = push_leads(
-        args.account,
-        db_path=args.db,
-        limit=args.limit,
-        on_event=lambda m: print(m, file=sys.stderr, flush=True),
-    )
-    print(json.dumps(result.as_dict()))
-    return result.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
