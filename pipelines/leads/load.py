@@ -10,6 +10,9 @@
   content, so loading the same file twice stages nothing new.
 - A row that cannot be sent (no contact, bad values, control characters, huge fields, extra
   fields) is staged as `failed_permanent` with the reason and its line number: nothing is lost.
+
+It never talks to HCP and never changes a lead already staged (the insert is `outbox.stage_leads`:
+a known lead_id is left as it is, whatever its status).
 """
 
 from __future__ import annotations

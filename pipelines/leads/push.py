@@ -77,18 +77,7 @@ class PushResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "claimed",
-                "sent",
-                "linked",
-                "reconciled",
-                "failed_permanent",
-                "failed_retryable",
-                "requeued",
-            )
-        }
+        return {k: getattr(self, k) for k in outbox.RUN_COUNTS}
 
     @property
     def leads_per_s(self) -> float:

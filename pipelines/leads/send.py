@@ -136,10 +136,22 @@ class Sender:
                 reason=f"internal error ({type(exc).__name__}: {exc}); reconciled on the next run",
             )
 
-    def _lookup(self, task: Task, kind: str) -> dict[str, Any] | None:
+    def _lookup(
+        self, task: Task, kind: str, posts: int, why: str
+    ) -> dict[str, Any] | Outcome | None:
+        """The customer HCP has for the lead, or None; an `Outcome` when the lookup itself
+        fails: a refused key stops the run, anything else leaves the lead `failed_retryable`
+        ("<why>: <error>"), because sending again without knowing could create a second one."""
         m = task.mapped
-        tag = AttemptTag(kind, task.row.lead.lead_id)
-        return find_customer(self.client, m.email, m.phone, m.payload, tag=tag)
+        lead_id = task.row.lead.lead_id
+        try:
+            return find_customer(
+                self.client, m.email, m.phone, m.payload, tag=AttemptTag(kind, lead_id)
+            )
+        except (AuthError, PermissionDenied) as exc:
+            return self._stop(lead_id, exc, posts)
+        except HCPError as exc:
+            return Outcome(lead_id, FAILED_RETRYABLE, reason=f"{why}: {exc}", posts=posts)
 
     def _send(self, task: Task) -> Outcome:
         lead_id = task.row.lead.lead_id
@@ -151,17 +163,14 @@ class Sender:
             if self.stopped.is_set():
                 return Outcome(lead_id, REQUEUE, posts=posts)
             if unanswered:
-                try:
-                    found = self._lookup(task, "reconcile")
-                except (AuthError, PermissionDenied) as exc:
-                    return self._stop(lead_id, exc, posts)
-                except HCPError as exc:
-                    return Outcome(
-                        lead_id,
-                        FAILED_RETRYABLE,
-                        reason=f"could not look the customer up after an unanswered request: {exc}",
-                        posts=posts,
-                    )
+                found = self._lookup(
+                    task,
+                    "reconcile",
+                    posts,
+                    "could not look the customer up after an unanswered request",
+                )
+                if isinstance(found, Outcome):
+                    return found
                 if found:
                     return Outcome(
                         lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True
@@ -217,17 +226,9 @@ class Sender:
                 lead_id, FAILED_PERMANENT, reason=f"duplicate customer: {exc.message}", posts=posts
             )
         kind = "reconcile" if unanswered else "link"
-        try:
-            found = self._lookup(task, kind)
-        except (AuthError, PermissionDenied) as err:
-            return self._stop(lead_id, err, posts)
-        except HCPError as err:
-            return Outcome(
-                lead_id,
-                FAILED_RETRYABLE,
-                reason=f"duplicate customer, lookup failed: {err}",
-                posts=posts,
-            )
+        found = self._lookup(task, kind, posts, "duplicate customer, lookup failed")
+        if isinstance(found, Outcome):
+            return found
         if unanswered:
             if found:
                 return Outcome(lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True)

@@ -1,7 +1,8 @@
-"""`hcp leads status` and `hcp leads retry`: read and requeue the outbox.
+"""`hcp leads status` and `hcp leads retry`: read and requeue the outbox, count what waits.
 
 Status reads only; retry is the one place a user's decision moves a failed lead back to
-`pending` (with `attempts` reset, so `max_attempts` counts afresh). Neither talks to HCP.
+`pending` (with `attempts` reset, so `max_attempts` counts afresh; the write is
+`outbox.requeue_failed`). Neither talks to HCP, and status never opens the file for writing.
 """
 
 from __future__ import annotations
