@@ -60,14 +60,14 @@ def _load_child(csv_path: str, db_path: str, heap: bool = False) -> dict[str, An
     import psutil
 
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     # current RSS, not ru_maxrss: Linux carries the parent's high-water mark across fork+exec,
     # so a child of a big benchmark process would report the parent's memory as its own
     rss_after_imports = psutil.Process().memory_info().rss / 1024 / 1024
     if heap:
         tracemalloc.start()
-    result = load_leads(csv_path, db_path=db_path, routes=RouteBook())
+    result = load_leads(csv_path, db_path=db_path, routes=ProfileBook())
     if heap:
         return {"python_heap_peak_mb": round(tracemalloc.get_traced_memory()[1] / 1e6, 1)}
     return {
@@ -107,17 +107,19 @@ def bench_push(rate: float, seconds: float, workdir: Path, concurrency: int = 4)
     from benchmarks.common import sandbox_process
     from pipelines.config import Account
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import PushSettings, RouteBook
+    from pipelines.leads.profiles import ProfileBook, PushSettings
     from pipelines.leads.push import push_leads
 
     n = int(rate * seconds)
     tag = f"r{int(rate)}"
     db = workdir / f"push_{tag}.duckdb"
-    load_leads(make_csv(workdir / f"push_{tag}.csv", n, prefix=tag), db_path=db, routes=RouteBook())
+    load_leads(
+        make_csv(workdir / f"push_{tag}.csv", n, prefix=tag), db_path=db, routes=ProfileBook()
+    )
     # the sandbox in its own process (benchmarks.common), so its CPU is not the push's
     with sandbox_process(rate_limit=rate) as sb:
         account = Account("default", sb.api_key, sb.url, rate_limit=rate, concurrency=concurrency)
-        result = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
+        result = push_leads(account, db_path=db, routes=ProfileBook(), settings=PushSettings())
         created = httpx.get(f"{sb.url}/_sandbox/created_customers", timeout=30).json()["customers"]
         counters = httpx.get(f"{sb.url}/_sandbox/counters", timeout=30).json()
     mine = [c for c in created if (c.get("email") or "").endswith("@bench.example")]

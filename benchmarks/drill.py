@@ -11,7 +11,7 @@ Drills (each prints what it did, its figures and PASS/FAIL; exit code 1 if any f
   lands a warehouse equal, table by table, to the fault-free one, and a push creates exactly one
   customer per valid lead (duplicate emails allowed by the sandbox, so only the push's own
   lookup stands between a lost answer and a second customer);
-- kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.leads.push`
+- kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.cli leads push`
   subprocesses sharing one DuckDB file, with edits in the sandbox between runs -> after
   recovery runs the warehouse equals a fresh sync and every lead is exactly one customer;
 - bad input: >= 150 malformed lead rows and a dozen malformed CSV files -> every row ends
@@ -130,7 +130,7 @@ def push_until_settled(
     db: Path, url: str, key: str, *, timeout_s: float = 10.0, runs: int = 6
 ) -> list[Any]:
     """Push like a schedule would until nothing is claimable (bounded)."""
-    from pipelines.leads.profiles import PushSettings, RouteBook
+    from pipelines.leads.profiles import ProfileBook, PushSettings
     from pipelines.leads.push import push_leads
     from sources.housecallpro.client import HCPClient
 
@@ -142,7 +142,7 @@ def push_until_settled(
                     "default",
                     db_path=db,
                     client=client,
-                    routes=RouteBook(),
+                    routes=ProfileBook(),
                     settings=PushSettings(),
                 )
             )
@@ -214,7 +214,7 @@ def drill_faults(cfg: Config) -> Drill:
     from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("faults")
     rate = cfg.fault_rate_alone
@@ -264,7 +264,7 @@ def drill_faults(cfg: Config) -> Drill:
             admin.reset_counters()
             push_db = folder / f"push-{i}.duckdb"
             lead_kinds = write_leads(folder / f"leads-{i}.csv", cfg.leads, f"f{i}")
-            load_leads(folder / f"leads-{i}.csv", db_path=push_db, routes=RouteBook())
+            load_leads(folder / f"leads-{i}.csv", db_path=push_db, routes=ProfileBook())
             pushes = push_until_settled(push_db, sb.url, sb.api_key, timeout_s=cfg.timeout_s)
             push_faults = dict(admin.counters()["faults"])
             limited += admin.counters()["rate_limited"]
@@ -303,7 +303,8 @@ def _spawn(kind: str, url: str, key: str, db: Path, log: Path) -> subprocess.Pop
     if kind == "sync":
         cmd = [str(Path(sys.executable).with_name("hcp")), "sync", "--db", str(db)]
     else:
-        cmd = [sys.executable, "-m", "pipelines.leads.push", "--db", str(db)]
+        cmd = [sys.executable, "-m", "pipelines.cli", "leads", "push", "--json", "--db", str(db)]
+        cmd += ["--account", "default"]
     with log.open("ab") as fh:
         return subprocess.Popen(cmd, env=env, cwd=db.parent, stdout=fh, stderr=subprocess.STDOUT)
 
@@ -314,7 +315,7 @@ def drill_kills(cfg: Config) -> Drill:
     from benchmarks.common import sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("kills")
     rng = random.Random(cfg.seed)
@@ -322,7 +323,7 @@ def drill_kills(cfg: Config) -> Drill:
     rng.shuffle(plan)
     batch = max(20, cfg.leads // 2)
     d.did = (
-        "One DuckDB file shared by `hcp sync` and `python -m pipelines.leads.push` subprocesses "
+        "One DuckDB file shared by `hcp sync` and `python -m pipelines.cli leads push` subprocesses "
         f"(sandbox scale {cfg.scale:g}; the push paced at {PUSH_KILL_RATE:g} req/s so its sending "
         f"lasts seconds). First one unkilled run of each, whose length (process start to exit) "
         f"calibrates the kills. Then {cfg.kills} SIGKILLs in a random order of "
@@ -344,7 +345,7 @@ def drill_kills(cfg: Config) -> Drill:
         nonlocal staged
         csv_path = folder / f"leads-{staged}.csv"
         kinds.update(write_leads(csv_path, batch, f"k{staged}"))
-        load_leads(csv_path, db_path=db, routes=RouteBook())
+        load_leads(csv_path, db_path=db, routes=ProfileBook())
         staged += 1
 
     landed: Counter[str] = Counter()
@@ -470,7 +471,7 @@ def drill_bad_input(cfg: Config) -> Drill:
     from benchmarks.common import child_env, sandbox_process
     from benchmarks.drill_inputs import write_bad_files, write_bad_leads
     from pipelines.leads.load import LoadError, load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("bad input")
     folder = cfg.work / "bad"
@@ -490,7 +491,7 @@ def drill_bad_input(cfg: Config) -> Drill:
     )
     db = folder / "bad.duckdb"
     status, value, took = _bounded(
-        lambda: load_leads(folder / "bad_leads.csv", db_path=db, routes=RouteBook()), 120
+        lambda: load_leads(folder / "bad_leads.csv", db_path=db, routes=ProfileBook()), 120
     )
     d.check(status == "ok", f"the malformed-rows file did not load: {status} {value!r}")
     if status == "ok":
@@ -537,7 +538,7 @@ def drill_bad_input(cfg: Config) -> Drill:
     d.figures += ["", "| file | outcome | seconds | message (first 110 chars) |", "| --- | --- | ---: | --- |"]  # fmt: skip
     for name, path in files.items():
         fdb = folder / f"file-{name}.duckdb"
-        status, value, took = _bounded(lambda p=path, f=fdb: load_leads(p, db_path=f, routes=RouteBook()), 60)  # fmt: skip
+        status, value, took = _bounded(lambda p=path, f=fdb: load_leads(p, db_path=f, routes=ProfileBook()), 60)  # fmt: skip
         if status == "error" and isinstance(value, LoadError):
             outcome, message = "refused (LoadError)", str(value)
         elif status == "ok":
@@ -610,14 +611,14 @@ def drill_concurrency(cfg: Config, api_url: str) -> Drill:
     from benchmarks.common import child_env, sandbox_process, warehouse_diff, warehouse_snapshot
     from benchmarks.drill_inputs import write_leads
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
 
     d = Drill("concurrency")
     folder = cfg.work / "concurrency"
     folder.mkdir()
     db = folder / "shared.duckdb"
     kinds = write_leads(folder / "leads.csv", cfg.leads, "c")
-    load_leads(folder / "leads.csv", db_path=db, routes=RouteBook())
+    load_leads(folder / "leads.csv", db_path=db, routes=ProfileBook())
     d.did = (
         "Two `hcp-sync` flows and one `hcp-push-leads` flow, each in its own process reporting "
         f"to one Prefect test server, started within a second of each other on one DuckDB file "

@@ -95,7 +95,7 @@ def run_secrets_drill(cfg: Config, api_url: str) -> Drill:
     from benchmarks.drill_inputs import write_leads
     from pipelines.config import Account
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import PushSettings, RouteBook
+    from pipelines.leads.profiles import ProfileBook, PushSettings
     from pipelines.leads.push import push_leads
     from pipelines.report import attribution_report
     from pipelines.sync import sync_account
@@ -124,7 +124,7 @@ def run_secrets_drill(cfg: Config, api_url: str) -> Drill:
             d.check(first.ok, f"sync failed: {first.message}")
             run_transforms(db)
             kinds = write_leads(folder / "leads.csv", cfg.leads, "s")
-            load_leads(folder / "leads.csv", db_path=db, routes=RouteBook())
+            load_leads(folder / "leads.csv", db_path=db, routes=ProfileBook())
             pushes = push_until_settled(db, sb.url, key)
             d.check(
                 not exactly_once(db, sb.admin.created_customers(), kinds), "push not exactly once"
@@ -165,7 +165,7 @@ def run_secrets_drill(cfg: Config, api_url: str) -> Drill:
             bad_push = push_leads(
                 Account("default", key, other.url, rate_limit=0),
                 db_path=folder / "bad.duckdb",
-                routes=RouteBook(),
+                routes=ProfileBook(),
                 settings=PushSettings(),
             )
             exceptions.append(bad_push.message)
@@ -267,12 +267,12 @@ def _flows(folder: Path, url: str, other_url: str, key: str) -> tuple[list[str],
     from flows.push_leads import push_leads_flow
     from flows.sync import sync_flow
     from pipelines.leads.load import load_leads
-    from pipelines.leads.profiles import RouteBook
+    from pipelines.leads.profiles import ProfileBook
     from tests.plugins.prefect_fixtures import flow_run_record
 
     db = folder / "flows.duckdb"
     write_leads(folder / "flow-leads.csv", 20, "pf")
-    load_leads(folder / "flow-leads.csv", db_path=db, routes=RouteBook())
+    load_leads(folder / "flow-leads.csv", db_path=db, routes=ProfileBook())
     env = {
         "SOURCES__HOUSECALLPRO__API_KEY": key,
         "SOURCES__HOUSECALLPRO__BASE_URL": url,

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.leads import outbox
 from pipelines.leads.load import load_leads
-from pipelines.leads.profiles import parse_routes
-from pipelines.leads.push import plan_push
+from pipelines.leads.plan import plan_push
+from pipelines.leads.profiles import parse_profiles
 from pipelines.leads.status import lead_status, retry_leads
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -36,7 +36,7 @@ def db(tmp_path: Path) -> Path:
     load_leads(
         EXAMPLES / "leads.csv",
         db_path=path,
-        routes=parse_routes({"routes": {"default": {}, "ads": {}}}),
+        routes=parse_profiles({"routes": {"default": {}, "ads": {}}}),
     )
     return path
 

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.leads import outbox
 from pipelines.leads.load import LoadError, load_leads
-from pipelines.leads.profiles import RouteBook, parse_routes
+from pipelines.leads.profiles import ProfileBook, parse_profiles
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-ROUTES = parse_routes({"routes": {"default": {}, "strict": {"non_us_phone": "reject"}}})
+ROUTES = parse_profiles({"routes": {"default": {}, "strict": {"non_us_phone": "reject"}}})
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +174,7 @@ def test_duplicate_rows_in_one_file_are_staged_once(db: Path, tmp_path: Path) ->
 
 
 def test_lead_source_and_route_flags_fill_empty_cells(db: Path, tmp_path: Path) -> None:
-    routes = parse_routes({"routes": {"default": {}, "ads": {}}})
+    routes = parse_profiles({"routes": {"default": {}, "ads": {}}})
     path = write_csv(
         tmp_path / "f.csv",
         ["email", "source", "route"],
@@ -351,7 +351,7 @@ def test_migration_adds_columns_without_losing_rows(db: Path) -> None:
 
 
 def test_example_csv_loads(db: Path) -> None:
-    routes = parse_routes({"routes": {"default": {}, "ads": {"non_us_phone": "reject"}}})
+    routes = parse_profiles({"routes": {"default": {}, "ads": {"non_us_phone": "reject"}}})
     result = load_leads(EXAMPLES / "leads.csv", db_path=db, routes=routes)
     assert (result.staged, result.failed) == (5, 1)
 
@@ -376,7 +376,7 @@ def test_cli_load_bad_encoding_exits_1(db: Path, tmp_path: Path) -> None:
 
 
 def test_routebook_is_used_for_validation(db: Path, tmp_path: Path) -> None:
-    book = RouteBook()
+    book = ProfileBook()
     path = write_csv(tmp_path / "x.csv", ["email", "route"], [["a@x.io", "elsewhere"]])
     result = load_leads(path, db_path=db, routes=book)
     assert result.failed == 1

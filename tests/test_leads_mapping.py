@@ -7,14 +7,14 @@ import pytest
 from pipelines.config import ConfigError
 from pipelines.leads.mapping import (
     InvalidLead,
-    Route,
+    Profile,
     StagedLead,
     map_lead,
     normalise_email,
     parse_phone,
     split_name,
 )
-from pipelines.leads.profiles import RouteBook, load_routes, parse_routes
+from pipelines.leads.profiles import ProfileBook, load_profiles, parse_profiles
 
 
 def lead(**kw: object) -> StagedLead:
@@ -44,20 +44,20 @@ def test_split_name_on_first_space(name: str | None, first: str | None, last: st
 
 def test_explicit_first_and_last_win_over_full_name() -> None:
     mapped = map_lead(
-        lead(name="Ignored Name", first_name="Ann", last_name="Lee", email="a@b.co"), Route()
+        lead(name="Ignored Name", first_name="Ann", last_name="Lee", email="a@b.co"), Profile()
     )
     assert (mapped.payload["first_name"], mapped.payload["last_name"]) == ("Ann", "Lee")
 
 
 def test_unicode_name_is_nfc_normalised() -> None:
     decomposed = "Jose\u0301 Nu\u0301n\u0303ez"
-    mapped = map_lead(lead(name=decomposed, email="j@x.io"), Route())
+    mapped = map_lead(lead(name=decomposed, email="j@x.io"), Profile())
     assert mapped.payload["first_name"] == "José"
     assert mapped.payload["last_name"] == "Núñez"
 
 
 def test_lead_without_name_is_sent_with_contact_only() -> None:
-    mapped = map_lead(lead(email="only@email.com"), Route())
+    mapped = map_lead(lead(email="only@email.com"), Profile())
     assert mapped.payload == {"email": "only@email.com"}
 
 
@@ -97,7 +97,7 @@ def test_bad_email_reason(raw: str, why: str) -> None:
 
 
 def test_bad_email_with_good_phone_is_sent_without_email() -> None:
-    mapped = map_lead(lead(name="A B", email="nope", phone="415-555-2671"), Route())
+    mapped = map_lead(lead(name="A B", email="nope", phone="415-555-2671"), Profile())
     assert "email" not in mapped.payload
     assert mapped.payload["mobile_number"] == "4155552671"
     assert mapped.dropped == ("email 'nope': needs exactly one @",)
@@ -124,7 +124,7 @@ def test_us_formats_become_ten_digits(raw: str) -> None:
 
 
 def test_extension_goes_to_notes_and_is_reported() -> None:
-    mapped = map_lead(lead(email="e@x.io", phone="415-555-2671 ext. 12"), Route())
+    mapped = map_lead(lead(email="e@x.io", phone="415-555-2671 ext. 12"), Profile())
     assert mapped.payload["mobile_number"] == "4155552671"
     assert "Phone extension: 12" in mapped.payload["notes"]
     assert any("extension" in d for d in mapped.dropped)
@@ -145,14 +145,14 @@ def test_garbage_phone_reason(raw: str, why: str) -> None:
 
 
 def test_bad_phone_with_good_email_is_sent_without_phone() -> None:
-    mapped = map_lead(lead(email="ok@x.io", phone="call me"), Route())
+    mapped = map_lead(lead(email="ok@x.io", phone="call me"), Profile())
     assert "mobile_number" not in mapped.payload
     assert mapped.dropped == ("phone 'call me': not a phone number",)
 
 
 def test_international_phone_moved_to_notes_by_default() -> None:
     mapped = map_lead(
-        lead(email="uk@x.io", phone="+44 20 7946 0958", notes="Prefers mornings"), Route()
+        lead(email="uk@x.io", phone="+44 20 7946 0958", notes="Prefers mornings"), Profile()
     )
     assert "mobile_number" not in mapped.payload
     assert mapped.payload["notes"] == "Prefers mornings\nPhone (non-US): +44 20 7946 0958"
@@ -163,13 +163,13 @@ def test_international_phone_rejected_by_route_policy() -> None:
     with pytest.raises(InvalidLead, match="non-US phone .* rejected by route 'us_only'"):
         map_lead(
             lead(email="uk@x.io", phone="+44 20 7946 0958"),
-            Route(name="us_only", non_us_phone="reject"),
+            Profile(name="us_only", non_us_phone="reject"),
         )
 
 
 def test_international_phone_only_lead_is_invalid() -> None:
     with pytest.raises(InvalidLead, match="no valid email or usable phone .*not a US number"):
-        map_lead(lead(name="Kim", phone="+61 2 9374 4000"), Route())
+        map_lead(lead(name="Kim", phone="+61 2 9374 4000"), Profile())
 
 
 # ---------------------------------------------------------------- validity
@@ -190,11 +190,11 @@ def test_international_phone_only_lead_is_invalid() -> None:
 )
 def test_invalid_leads_have_clear_reasons(kw: dict, why: str) -> None:
     with pytest.raises(InvalidLead, match=why):
-        map_lead(lead(**kw), Route())
+        map_lead(lead(**kw), Profile())
 
 
 def test_multiline_notes_kept_single_line_fields_collapsed() -> None:
-    mapped = map_lead(lead(name="Ann\tLee", email="a@b.co", notes="line 1\nline 2"), Route())
+    mapped = map_lead(lead(name="Ann\tLee", email="a@b.co", notes="line 1\nline 2"), Profile())
     assert mapped.payload["first_name"] == "Ann"
     assert mapped.payload["notes"] == "line 1\nline 2"
 
@@ -203,17 +203,17 @@ def test_multiline_notes_kept_single_line_fields_collapsed() -> None:
 
 
 def test_lead_source_from_lead_then_route() -> None:
-    route = Route(lead_source="Website")
+    route = Profile(lead_source="Website")
     assert (
         map_lead(lead(email="a@b.co", lead_source="Google Ads"), route).payload["lead_source"]
         == "Google Ads"
     )
     assert map_lead(lead(email="a@b.co"), route).payload["lead_source"] == "Website"
-    assert "lead_source" not in map_lead(lead(email="a@b.co"), Route()).payload
+    assert "lead_source" not in map_lead(lead(email="a@b.co"), Profile()).payload
 
 
 def test_per_route_field_mapping() -> None:
-    route = Route(
+    route = Profile(
         name="ads",
         fields={
             "budget": "notes",
@@ -258,7 +258,7 @@ def test_per_route_field_mapping() -> None:
 
 def test_mapped_bad_work_number_is_dropped_not_fatal() -> None:
     mapped = map_lead(
-        lead(email="a@b.co", extra={"office": "nope"}), Route(fields={"office": "work_number"})
+        lead(email="a@b.co", extra={"office": "nope"}), Profile(fields={"office": "work_number"})
     )
     assert "work_number" not in mapped.payload
     assert mapped.dropped == ("work_number 'nope': not a phone number",)
@@ -266,7 +266,7 @@ def test_mapped_bad_work_number_is_dropped_not_fatal() -> None:
 
 def test_route_file(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert load_routes().get(None) == Route()  # no file: the built-in default route
+    assert load_profiles().get(None) == Profile()  # no file: the built-in default route
     (tmp_path / "leads_routes.toml").write_text(
         'default_route = "web"\n'
         '[routes.web]\nlead_source = "Website"\n'
@@ -274,7 +274,7 @@ def test_route_file(tmp_path, monkeypatch) -> None:
         '[routes.uk]\nnon_us_phone = "reject"\ntags = "uk"\n',
         encoding="utf-8",
     )
-    book = load_routes()
+    book = load_profiles()
     assert book.get(None).lead_source == "Website"
     assert book.get("").name == "web"
     assert book.get("web").fields == {"monthly_budget": "notes"}
@@ -294,8 +294,8 @@ def test_route_file(tmp_path, monkeypatch) -> None:
 )
 def test_bad_route_config_is_a_config_error(data: dict, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
-        parse_routes(data)
+        parse_profiles(data)
 
 
 def test_routebook_default_without_file() -> None:
-    assert RouteBook().get("default").name == "default"
+    assert ProfileBook().get("default").name == "default"

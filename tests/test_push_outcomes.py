@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.leads import outbox
-from pipelines.leads.profiles import PushSettings, RouteBook, parse_routes
+from pipelines.leads.profiles import ProfileBook, PushSettings, parse_profiles
 from pipelines.leads.push import PushResult, push_leads
 from pipelines.leads.smoke import TEST_EMAIL, send_test_lead
 from sources.housecallpro.client import HCPClient
@@ -213,14 +213,14 @@ def make_client(**kw: Any) -> HCPClient:
 
 
 def push(
-    db: Path, routes: RouteBook | None = None, settings: PushSettings | None = None, **kw: Any
+    db: Path, routes: ProfileBook | None = None, settings: PushSettings | None = None, **kw: Any
 ) -> PushResult:
     with make_client(**kw.pop("client_kw", {})) as client:
         return push_leads(
             "default",
             db_path=db,
             client=client,
-            routes=routes or RouteBook(),
+            routes=routes or ProfileBook(),
             settings=settings or PushSettings(),
             **kw,
         )
@@ -530,7 +530,7 @@ def test_lead_sources_ensured_once_per_run(db: Path, hcp: tuple[FakeHCP, Any]) -
         {"email": "d@x.io", "lead_source": "google ads"},  # HCP's spelling is reused
         {"email": "e@x.io"},
     )
-    routes = parse_routes({"routes": {"default": {"lead_source": "Website"}}})
+    routes = parse_profiles({"routes": {"default": {"lead_source": "Website"}}})
     result = push(db, routes=routes)
     assert mock.routes[1].call_count == 1  # GET /lead_sources
     assert mock.routes[2].call_count == 1  # POST /lead_sources: "Flyer" only
@@ -547,7 +547,7 @@ def test_lead_sources_ensured_once_per_run(db: Path, hcp: tuple[FakeHCP, Any]) -
 def test_limit_and_route_filters(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
     fake, _ = hcp
     stage(db, *({"email": f"p{i}@x.io", "route": "ads" if i % 2 else None} for i in range(6)))
-    routes = parse_routes({"routes": {"default": {}, "ads": {}}})
+    routes = parse_profiles({"routes": {"default": {}, "ads": {}}})
     assert push(db, routes=routes, limit=2).claimed == 2
     assert push(db, routes=routes, route="ads").claimed == 2  # p1 was sent by the first run
     assert sorted(p["email"] for p in fake.posts) == ["p0@x.io", "p1@x.io", "p3@x.io", "p5@x.io"]

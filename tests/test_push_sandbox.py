@@ -22,7 +22,7 @@ import pytest
 
 from pipelines.config import Account
 from pipelines.leads.load import load_leads
-from pipelines.leads.profiles import PushSettings, RouteBook
+from pipelines.leads.profiles import ProfileBook, PushSettings
 from pipelines.leads.push import PushResult, push_leads
 from sandbox.server import SandboxHandle
 from sources.housecallpro.client import HCPClient
@@ -74,7 +74,7 @@ def fast_client(sb: SandboxHandle, **kw: Any) -> HCPClient:
 
 
 def push_until_settled(
-    db: Path, sb: SandboxHandle, routes: RouteBook, runs: int = 6
+    db: Path, sb: SandboxHandle, routes: ProfileBook, runs: int = 6
 ) -> list[PushResult]:
     """Run the push like a schedule would, until nothing is claimable (bounded)."""
     results = []
@@ -147,8 +147,8 @@ def test_thousand_leads_with_faults_and_lost_answers(tmp_path: Path, sandbox_fac
     sb = sandbox_factory(fault_rate=0.1, faults=("500", "502", "503", "drop", "lost"), fault_seed=7)
     db = tmp_path / "e2e.duckdb"
     kinds = write_leads(tmp_path / "leads.csv", 1000)
-    load_leads(tmp_path / "leads.csv", db_path=db, routes=RouteBook())
-    results = push_until_settled(db, sb, RouteBook())
+    load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
+    results = push_until_settled(db, sb, ProfileBook())
     assert sum(r.reconciled for r in results) > 0, "the lost answers were reconciled"
     assert sb.state.counters.snapshot()["faults"].get("lost", 0) > 0
     assert_exactly_once(db, sb, kinds)
@@ -171,8 +171,8 @@ def test_lost_answers_without_the_duplicate_email_safety_net(
     )
     db = tmp_path / "dups.duckdb"
     kinds = write_leads(tmp_path / "leads.csv", 200)
-    load_leads(tmp_path / "leads.csv", db_path=db, routes=RouteBook())
-    push_until_settled(db, sb, RouteBook())
+    load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
+    push_until_settled(db, sb, ProfileBook())
     assert_exactly_once(db, sb, kinds)
 
 
@@ -182,10 +182,10 @@ def test_strict_lead_sources_are_created_not_failed(tmp_path: Path, sandbox_fact
     kinds = write_leads(
         tmp_path / "leads.csv", 40, sources=("Billboard on I-35", "Radio KXYZ", "Website")
     )
-    load_leads(tmp_path / "leads.csv", db_path=db, routes=RouteBook())
+    load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
     before = {ls["name"] for ls in sb.state.records("lead_sources")}
     assert "Billboard on I-35" not in before
-    [result] = push_until_settled(db, sb, RouteBook(), runs=1)
+    [result] = push_until_settled(db, sb, ProfileBook(), runs=1)
     assert sorted(result.lead_sources_created) == ["Billboard on I-35", "Radio KXYZ"]
     assert {"Billboard on I-35", "Radio KXYZ"} <= {
         ls["name"] for ls in sb.state.records("lead_sources")
@@ -201,14 +201,14 @@ def test_strict_lead_sources_are_created_not_failed(tmp_path: Path, sandbox_fact
 def test_bad_key_against_sandbox_stops_with_exit_2(tmp_path: Path, sandbox: SandboxHandle) -> None:
     db = tmp_path / "k.duckdb"
     write_leads(tmp_path / "leads.csv", 5)
-    load_leads(tmp_path / "leads.csv", db_path=db, routes=RouteBook())
+    load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
     account = Account("default", "not-the-key", sandbox.base_url, rate_limit=0)
-    result = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
+    result = push_leads(account, db_path=db, routes=ProfileBook(), settings=PushSettings())
     assert result.exit_code == 2 and "Invalid API token" in result.message
     assert {(r["status"], r["hcp_customer_id"]) for r in leads(db)} == {("pending", None)}
     noaccess = Account("default", sandbox.noaccess_key, sandbox.base_url, rate_limit=0)
     assert push_leads(
-        noaccess, db_path=db, routes=RouteBook(), settings=PushSettings()
+        noaccess, db_path=db, routes=ProfileBook(), settings=PushSettings()
     ).exit_code in (2, 3)
 
 
@@ -223,8 +223,10 @@ def _spawn_push(db: Path, sb: SandboxHandle) -> subprocess.Popen[str]:
         "SOURCES__HOUSECALLPRO__RATE_LIMIT": "0",  # no client pacing: the kill lands mid-batch
         "PYTHONPATH": str(ROOT),
     }
+    # no --json: the kill waits for the run's "Connected to" line, which goes to stderr without it
+    cmd = [sys.executable, "-m", "pipelines.cli", "leads", "push", "--db", str(db)]
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.leads.push", "--db", str(db)],
+        [*cmd, "--account", "default"],
         cwd=db.parent,
         env=env,
         stdout=subprocess.PIPE,
@@ -254,7 +256,7 @@ def test_kill_9_at_random_moments_then_complete(tmp_path: Path, sandbox_factory:
     sb = sandbox_factory(reject_duplicate_email=False, latency_ms=2.0)
     db = tmp_path / "crash.duckdb"
     kinds = write_leads(tmp_path / "leads.csv", 400)
-    load_leads(tmp_path / "leads.csv", db_path=db, routes=RouteBook())
+    load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
     rng = random.Random(20261122)
     kills = 0
     for _ in range(14):

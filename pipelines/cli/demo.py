@@ -31,7 +31,7 @@ from rich.markup import escape
 from pipelines.cli.options import fail
 from pipelines.config import Account
 from pipelines.leads.load import load_leads
-from pipelines.leads.profiles import PushSettings, RouteBook
+from pipelines.leads.profiles import ProfileBook, PushSettings
 from pipelines.leads.push import push_leads
 from pipelines.report import attribution_report
 from pipelines.sync import SyncResult, sync_account
@@ -215,11 +215,11 @@ def _run_steps(
         _transform(steps, db)
 
     with steps.step(f"Staging sample leads ({LEADS_CSV.name} -> staging.leads)"):
-        loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=RouteBook())
+        loaded = load_leads(LEADS_CSV, db_path=db, account=account.name, routes=ProfileBook())
         steps.say(f"{loaded.staged} staged, {loaded.failed} rejected with a reason")
 
     with steps.step("Pushing the leads into HCP as customers (exactly once each)"):
-        pushed = push_leads(account, db_path=db, routes=RouteBook(), settings=PushSettings())
+        pushed = push_leads(account, db_path=db, routes=ProfileBook(), settings=PushSettings())
         result.leads_pushed = pushed.sent + pushed.linked
         steps.say(
             f"{pushed.sent} sent, {pushed.linked} linked, {pushed.failed_permanent} failed "

@@ -19,10 +19,11 @@ from pipelines import config
 from pipelines.cli.options import AccountOption, DbOption, RoutesOption, fail, on_wait
 from pipelines.config import Account, load_accounts
 from pipelines.leads.load import LoadError, load_leads
-from pipelines.leads.profiles import PushSettings, RouteBook, load_push_settings, load_routes
-from pipelines.leads.push import PushPlan, PushResult, accounts_with_pending, plan_push, push_leads
+from pipelines.leads.plan import PushPlan, plan_push
+from pipelines.leads.profiles import ProfileBook, PushSettings, load_profiles, load_push_settings
+from pipelines.leads.push import PushResult, push_leads
 from pipelines.leads.smoke import send_test_lead
-from pipelines.leads.status import lead_status, retry_leads
+from pipelines.leads.status import accounts_with_pending, lead_status, retry_leads
 from pipelines.warehouse import duckdb_lock
 from sources.housecallpro.client import HCPClient
 
@@ -60,7 +61,7 @@ def load_command(
             account=account,
             lead_source=lead_source,
             route=route,
-            routes=load_routes(routes_file),
+            routes=load_profiles(routes_file),
             on_wait=on_wait,
         )
     except LoadError as exc:
@@ -130,7 +131,7 @@ def push_command(
 ) -> None:
     """Push staged leads to HCP as customers (exactly once per lead)."""
     try:
-        routes = load_routes(routes_file)
+        routes = load_profiles(routes_file)
         if route is not None:
             routes.get(route)
     except KeyError as exc:
@@ -169,7 +170,7 @@ def _push_accounts(
     db: Path | None,
     limit: int | None,
     route: str | None,
-    routes: RouteBook,
+    routes: ProfileBook,
     settings: PushSettings,
     as_json: bool,
 ) -> None:

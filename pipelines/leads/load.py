@@ -10,6 +10,9 @@
   content, so loading the same file twice stages nothing new.
 - A row that cannot be sent (no contact, bad values, control characters, huge fields, extra
   fields) is staged as `failed_permanent` with the reason and its line number: nothing is lost.
+
+It never talks to HCP and never changes a lead already staged (the insert is `outbox.stage_leads`:
+a known lead_id is left as it is, whatever its status).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ import pandas as pd
 
 from pipelines import config
 from pipelines.leads import outbox
-from pipelines.leads.mapping import InvalidLead, StagedLead, map_lead
-from pipelines.leads.profiles import RouteBook, load_routes, normalise_column
+from pipelines.leads.mapping import InvalidLead, StagedLead
+from pipelines.leads.profiles import ProfileBook, load_profiles, normalise_column
 from pipelines.warehouse import connect
 
 BATCH_ROWS = 5_000
@@ -233,7 +236,7 @@ def build_row(
     account: str,
     lead_source: str | None,
     route: str | None,
-    routes: RouteBook,
+    routes: ProfileBook,
 ) -> dict[str, Any]:
     """One CSV record -> one staged row, validated with the same mapping the push uses."""
     values: dict[str, str | None] = {}
@@ -267,9 +270,9 @@ def build_row(
                 **{c: values.get(c) for c in outbox.RAW_COLUMNS},
                 extra=extra,
             )
-            map_lead(staged, routes.get(values["route"]))
-        except (InvalidLead, KeyError) as exc:
-            problem = exc.args[0] if exc.args else str(exc)
+            routes.map(staged)  # the push's own check, so a row staged pending can be sent
+        except InvalidLead as exc:
+            problem = exc.reason
         if problem and any("\n" in (values.get(f) or "") for f in CONTACT_FIELDS):
             # a name or email spanning lines is an unclosed quote that swallowed the rows after
             # it (they are inside this one): say so, or the user looks for the wrong mistake
@@ -291,16 +294,7 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, result: LoadResult) ->
     result.already_staged += batch.duplicates
     if batch.rows:
         frame = pd.DataFrame(list(batch.rows.values()), columns=list(INSERT_COLUMNS), dtype=object)
-        con.register("_lead_batch", frame)
-        try:
-            cols = ", ".join(INSERT_COLUMNS)
-            select = ", ".join("extra::JSON" if c == "extra" else c for c in INSERT_COLUMNS)
-            inserted = con.execute(
-                f"INSERT INTO staging.leads ({cols}) SELECT {select} FROM _lead_batch "
-                "ON CONFLICT (lead_id) DO NOTHING RETURNING lead_id, status"
-            ).fetchall()
-        finally:
-            con.unregister("_lead_batch")
+        inserted = outbox.stage_leads(con, frame)
         result.already_staged += len(batch.rows) - len(inserted)
         for lead_id, status in inserted:
             if status == outbox.FAILED_PERMANENT:
@@ -320,7 +314,7 @@ def load_leads(
     account: str = "default",
     lead_source: str | None = None,
     route: str | None = None,
-    routes: RouteBook | None = None,
+    routes: ProfileBook | None = None,
     batch_rows: int = BATCH_ROWS,
     on_wait: Callable[[str], None] | None = None,
 ) -> LoadResult:
@@ -331,7 +325,7 @@ def load_leads(
     path = Path(csv_path)
     if not path.is_file():
         raise LoadError(f"{path} does not exist or is not a file")
-    routes = routes or load_routes()
+    routes = routes or load_profiles()
     if route:
         try:
             routes.get(route)

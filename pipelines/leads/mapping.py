@@ -7,7 +7,7 @@ list of fields left out and why. Rules (DESIGN.md, HCP_API.md §6 and §10):
   name only); explicit first/last names win over the full name;
 - email trimmed, lower-cased and validated; phone parsed with `phonenumbers` and sent as
   `mobile_number` in the 10-digit US form HCP expects (the only number HCP texts);
-- a non-US phone is rejected or moved to the notes, per route;
+- a non-US phone is rejected or moved to the notes, per mapping profile;
 - a lead needs a valid email or a usable phone, otherwise HCP cannot be searched for it and the
   push could not guarantee exactly one customer: such a lead raises `InvalidLead`;
 - a bad email next to a good phone (or the reverse) is sent without the bad field, and the
@@ -32,7 +32,7 @@ NON_US_POLICIES: tuple[str, ...] = ("reject", "notes")
 MAX_SHORT = 255  # names, email, phone, company, lead source
 MAX_LONG = 10_000  # notes and mapped extra values
 ADDRESS_FIELDS = ("street", "street_line_2", "city", "state", "zip", "country")
-# Where a per-route mapping may send an extra column.
+# Where a mapping profile may send an extra column.
 TARGETS: tuple[str, ...] = (
     "company",
     "notes",
@@ -60,8 +60,9 @@ class InvalidLead(ValueError):
 
 
 @dataclass(frozen=True)
-class Route:
-    """Per-route mapping: default lead source, non-US phone policy, extra-column mapping."""
+class Profile:
+    """A mapping profile (named by a lead's `route` column): default lead source, non-US phone
+    policy, extra-column mapping, tags."""
 
     name: str = "default"
     lead_source: str | None = None
@@ -171,14 +172,14 @@ def parse_phone(raw: str | None) -> Phone | None:
 
 
 def effective_lead_source(
-    lead: StagedLead, route: Route, override: str | None = None
+    lead: StagedLead, profile: Profile, override: str | None = None
 ) -> str | None:
-    """The Lead Source string sent to HCP: the push's override, the lead's own, the route's."""
+    """The Lead Source string sent to HCP: the push's override, the lead's own, the profile's."""
     for candidate in (
         override,
         lead.lead_source,
-        _mapped_extra(lead, route, "lead_source"),
-        route.lead_source,
+        _mapped_extra(lead, profile, "lead_source"),
+        profile.lead_source,
     ):
         text = clean_text(candidate, "lead_source")
         if text:
@@ -186,8 +187,8 @@ def effective_lead_source(
     return None
 
 
-def _mapped_extra(lead: StagedLead, route: Route, target: str) -> str | None:
-    for column, dest in route.fields.items():
+def _mapped_extra(lead: StagedLead, profile: Profile, target: str) -> str | None:
+    for column, dest in profile.fields.items():
         if dest == target and lead.extra.get(column) not in (None, ""):
             return str(lead.extra[column])
     return None
@@ -203,7 +204,7 @@ def _label(column: str) -> str:
     return column.replace("_", " ").strip().capitalize()
 
 
-def map_lead(lead: StagedLead, route: Route, lead_source: str | None = None) -> MappedLead:
+def map_lead(lead: StagedLead, profile: Profile, lead_source: str | None = None) -> MappedLead:
     """Build the `POST /customers` body for one lead; `InvalidLead` when it cannot be sent."""
     dropped: list[str] = []
     notes: list[str] = []
@@ -233,9 +234,9 @@ def map_lead(lead: StagedLead, route: Route, lead_source: str | None = None) -> 
             notes.append(f"Phone extension: {phone.extension}")
             dropped.append(f"phone extension {phone.extension!r}: moved to notes")
     elif phone is not None:
-        if route.non_us_phone == "reject":
+        if profile.non_us_phone == "reject":
             raise InvalidLead(
-                f"non-US phone {_show(phone.display)} rejected by route {route.name!r}"
+                f"non-US phone {_show(phone.display)} rejected by route {profile.name!r}"
             )
         notes.append(f"Phone (non-US): {phone.display}")
         dropped.append(f"phone {phone.display!r}: non-US, moved to notes")
@@ -260,14 +261,14 @@ def map_lead(lead: StagedLead, route: Route, lead_source: str | None = None) -> 
     company = clean_text(lead.company, "company")
     if company:
         payload["company"] = company
-    source = effective_lead_source(lead, route, lead_source)
+    source = effective_lead_source(lead, profile, lead_source)
     if source:
         payload["lead_source"] = source
 
     own_notes = clean_text(lead.notes, "notes", MAX_LONG, multiline=True)
-    tags = list(route.tags)
+    tags = list(profile.tags)
     address: dict[str, str] = {}
-    for column, target in route.fields.items():
+    for column, target in profile.fields.items():
         raw = lead.extra.get(column)
         value = clean_text(raw, column, MAX_LONG, multiline=target == "notes")
         if not value:
@@ -300,6 +301,6 @@ def map_lead(lead: StagedLead, route: Route, lead_source: str | None = None) -> 
                 f"notes are {len(all_notes)} characters after mapping (limit {MAX_LONG})"
             )
         payload["notes"] = all_notes
-    if route.notifications_enabled is not None:
-        payload["notifications_enabled"] = route.notifications_enabled
+    if profile.notifications_enabled is not None:
+        payload["notifications_enabled"] = profile.notifications_enabled
     return MappedLead(lead.lead_id, payload, tuple(dropped), email, mobile)

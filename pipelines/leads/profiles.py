@@ -1,11 +1,17 @@
-"""Route config for the lead push: `leads_routes.toml` and the push settings.
+"""Mapping profiles for the lead push (`leads_routes.toml`) and the push settings.
+
+A lead's `route` column names its mapping profile: which lead source it gets by default, what
+happens to a non-US phone, where extra CSV columns go. The user-facing names say "route"
+(`route` column, `--route`, `leads_routes.toml`, `[routes.NAME]`, `routes_file`) and are a
+documented contract; in code the concept is a profile, because in HCP a route is a dispatch
+route (the `hcp.routes` table). This module reads config and never talks to HCP or DuckDB.
 
 Where the file is found, first hit wins:
 1. an explicit path (`--routes PATH` on the command line, or the `routes_file` argument);
 2. `sources.housecallpro.leads.routes_file` in dlt config
    (env `SOURCES__HOUSECALLPRO__LEADS__ROUTES_FILE`);
 3. `leads_routes.toml` in the working folder;
-4. none: a single built-in `default` route (no lead source, non-US phones moved to notes).
+4. none: a single built-in `default` profile (no lead source, non-US phones moved to notes).
 
 File shape (see `examples/leads_routes.toml` and docs/leads.md):
 
@@ -36,9 +42,17 @@ from typing import Any
 import dlt
 
 from pipelines.config import ConfigError
-from pipelines.leads.mapping import NON_US_POLICIES, TARGETS, Route
+from pipelines.leads.mapping import (
+    NON_US_POLICIES,
+    TARGETS,
+    InvalidLead,
+    MappedLead,
+    Profile,
+    StagedLead,
+    map_lead,
+)
 
-ROUTES_FILE = "leads_routes.toml"
+PROFILES_FILE = "leads_routes.toml"
 SECTION = "sources.housecallpro.leads"
 ON_DUPLICATE = ("fail", "link")
 DEFAULT_MAX_ATTEMPTS = 5
@@ -50,24 +64,40 @@ def normalise_column(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class RouteBook:
-    """All routes by name, and which one a lead without a route uses."""
+class ProfileBook:
+    """All mapping profiles by name, and which one a lead with an empty `route` uses."""
 
-    routes: Mapping[str, Route] = field(default_factory=lambda: {"default": Route()})
-    default_route: str = "default"
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: {"default": Profile()})
+    default_profile: str = "default"  # the file's `default_route`
     source: Path | None = None  # the file they came from, for messages
 
-    def get(self, name: str | None) -> Route:
-        """The route for a lead; `KeyError` with a readable message for an unknown name."""
-        key = name.strip() if name and name.strip() else self.default_route
-        route = self.routes.get(key)
-        if route is None:
+    def get(self, name: str | None) -> Profile:
+        """The profile a `route` value names; `KeyError` with a readable message when unknown."""
+        key = name.strip() if name and name.strip() else self.default_profile
+        profile = self.profiles.get(key)
+        if profile is None:
             if key == "default" and not name:
-                return Route()
-            known = ", ".join(sorted(self.routes)) or "none"
+                return Profile()
+            known = ", ".join(sorted(self.profiles)) or "none"
             where = f" in {self.source}" if self.source else ""
             raise KeyError(f"unknown route {key!r}{where} (known: {known})")
-        return route
+        return profile
+
+    def map(self, lead: StagedLead) -> MappedLead:
+        """The mapping the push (and its dry run, and the loader's check) applies to a staged
+        lead; `InvalidLead` for a lead that must not be sent."""
+        surplus = lead.extra.get("_surplus_fields")
+        if surplus:
+            # A CSV row with more fields than its header: columns may be shifted, so sending it
+            # could put a phone in the notes or a name in the company. The user fixes the row.
+            raise InvalidLead(
+                f"the CSV row had extra fields {surplus}; fix the row and remove extra._surplus_fields"
+            )
+        try:
+            profile = self.get(lead.route)
+        except KeyError as exc:
+            raise InvalidLead(exc.args[0]) from exc
+        return map_lead(lead, profile)
 
 
 @dataclass(frozen=True)
@@ -102,8 +132,8 @@ def load_push_settings() -> PushSettings:
     )
 
 
-def routes_path(explicit: str | Path | None = None) -> Path | None:
-    """Which route file applies, or None for the built-in default route."""
+def profiles_path(explicit: str | Path | None = None) -> Path | None:
+    """Which route file applies, or None for the built-in default profile."""
     if explicit:
         path = Path(explicit).expanduser()
         if not path.exists():
@@ -115,41 +145,42 @@ def routes_path(explicit: str | Path | None = None) -> Path | None:
         if not path.exists():
             raise ConfigError(f"route file {path} (from {SECTION}.routes_file) does not exist")
         return path
-    local = Path.cwd() / ROUTES_FILE
+    local = Path.cwd() / PROFILES_FILE
     return local if local.exists() else None
 
 
-def load_routes(explicit: str | Path | None = None) -> RouteBook:
+def load_profiles(explicit: str | Path | None = None) -> ProfileBook:
     """Read the route file; `ConfigError` naming the route and key for every mistake."""
-    path = routes_path(explicit)
+    path = profiles_path(explicit)
     if path is None:
-        return RouteBook()
+        return ProfileBook()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    return parse_routes(data, path)
+    return parse_profiles(data, path)
 
 
-def parse_routes(data: Mapping[str, Any], source: Path | None = None) -> RouteBook:
+def parse_profiles(data: Mapping[str, Any], source: Path | None = None) -> ProfileBook:
+    """The `[routes.NAME]` tables of a route file (already parsed TOML) as profiles."""
     where = str(source) if source else "route config"
     tables = data.get("routes", {})
     if not isinstance(tables, Mapping):
         raise ConfigError(f"{where}: [routes] must be a table of routes")
-    routes: dict[str, Route] = {}
+    profiles: dict[str, Profile] = {}
     for name, table in tables.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where}: routes.{name} must be a table")
-        routes[name] = _parse_route(name, table, where)
-    default_route = str(data.get("default_route", "default"))
-    if default_route not in routes:
-        if default_route != "default":
-            raise ConfigError(f"{where}: default_route {default_route!r} is not a route")
-        routes["default"] = Route()
-    return RouteBook(routes, default_route, source)
+        profiles[name] = _parse_profile(name, table, where)
+    default_profile = str(data.get("default_route", "default"))
+    if default_profile not in profiles:
+        if default_profile != "default":
+            raise ConfigError(f"{where}: default_route {default_profile!r} is not a route")
+        profiles["default"] = Profile()
+    return ProfileBook(profiles, default_profile, source)
 
 
-def _parse_route(name: str, table: Mapping[str, Any], where: str) -> Route:
+def _parse_profile(name: str, table: Mapping[str, Any], where: str) -> Profile:
     known = {"lead_source", "non_us_phone", "fields", "tags", "notifications_enabled"}
     unknown = set(table) - known
     if unknown:
@@ -178,7 +209,7 @@ def _parse_route(name: str, table: Mapping[str, Any], where: str) -> Route:
     if notifications is not None and not isinstance(notifications, bool):
         raise ConfigError(f"{where}: routes.{name}.notifications_enabled must be true or false")
     source = table.get("lead_source")
-    return Route(
+    return Profile(
         name=name,
         lead_source=str(source) if source else None,
         non_us_phone=policy,  # type: ignore[arg-type]

@@ -1,27 +1,31 @@
-"""`staging.leads` -> HCP customers: the push state machine and its dry run.
+"""`staging.leads` -> HCP customers: one push run, exactly once per lead.
 
-The dry run (`plan_push`) is exactly what a push would do with each lead, computed by the same
-mapping: the payload, the dropped fields, or why the lead would fail. It reads the outbox and
-nothing else: no request, no write, not even a migration.
+The push (`push_leads`) follows DESIGN.md's "Contract of the reverse step":
 
-The push (`push_leads`) follows DESIGN.md's "Contract of the reverse step": a lead is claimed
-(`sending`, committed) before its POST, and a lead whose earlier POST went unanswered is looked
-up in HCP before it is ever sent again, so each valid lead becomes exactly one customer across
-lost answers and kill -9. It must never: send before the claim is committed, POST a lead with
-evidence of an unanswered request without looking it up first, or write the API key anywhere.
+    pending --claim--> sending --201--> sent
+      claim = `sending` + attempts+1, committed BEFORE the POST, so a crash leaves evidence.
+      Evidence of an unanswered POST is (a) a row left in `sending`, or (b) a `reconcile` row, or
+      a `create` row without an HTTP status, in staging.lead_attempts. A lead with evidence is
+      looked up in HCP (email, then phone) before it is ever POSTed again.
+
+This module is the run loop: verify the key, reconcile what a killed run left in `sending`,
+claim, hand leads to the sender threads (`send.Sender`, HTTP only) and be the single writer of
+what they report, through `outbox`. One writer: the calling thread owns the DuckDB connection;
+sender threads only do HTTP and put attempt rows and outcomes on a queue. It must never: send
+before the claim is committed, POST a lead with evidence of an unanswered request without
+looking it up first, let a sender thread touch DuckDB, or write the API key anywhere.
 """
 
 from __future__ import annotations
 
-import json
 import queue
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,8 @@ import duckdb
 from pipelines import config
 from pipelines.config import Account
 from pipelines.leads import outbox
-from pipelines.leads.mapping import InvalidLead, MappedLead, StagedLead, map_lead
+from pipelines.leads.hcp import VERIFY
+from pipelines.leads.mapping import InvalidLead
 from pipelines.leads.outbox import (
     FAILED_PERMANENT,
     FAILED_RETRYABLE,
@@ -38,222 +43,14 @@ from pipelines.leads.outbox import (
     PENDING,
     SENDING,
     SENT,
+    LeadRow,
 )
-from pipelines.leads.profiles import (
-    PushSettings,
-    RouteBook,
-    load_push_settings,
-    load_routes,
-    normalise_column,
-)
-from pipelines.verify import result_for_error, verify_account
+from pipelines.leads.profiles import ProfileBook, PushSettings, load_profiles, load_push_settings
+from pipelines.leads.send import REQUEUE, Outcome, Sender, Task
+from pipelines.verify import verify_account
 from pipelines.warehouse import connect, duckdb_lock
-from sources.housecallpro.client import Exchange, HCPClient
-from sources.housecallpro.errors import (
-    AuthError,
-    DuplicateCustomer,
-    HCPError,
-    PermissionDenied,
-    TransportError,
-    ValidationError,
-)
+from sources.housecallpro.client import HCPClient
 
-LEAD_COLUMNS = ("lead_id", "account", *outbox.RAW_COLUMNS, "extra", "status", "attempts")
-
-
-@dataclass(frozen=True)
-class LeadRow:
-    """A staged lead with its bookkeeping."""
-
-    lead: StagedLead
-    account: str
-    status: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class PlannedLead:
-    """What the push would do with one lead."""
-
-    lead_id: str
-    account: str
-    route: str
-    status: str  # current status in staging.leads
-    action: str  # "send" | "reconcile" (left in `sending`: look up first) | "fail"
-    payload: dict[str, Any] | None = None
-    dropped: tuple[str, ...] = ()
-    reason: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "lead_id": self.lead_id,
-            "account": self.account,
-            "route": self.route,
-            "status": self.status,
-            "action": self.action,
-            "payload": self.payload,
-            "dropped": list(self.dropped),
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class PushPlan:
-    leads: list[PlannedLead] = field(default_factory=list)
-
-    def count(self, action: str) -> int:
-        return sum(1 for p in self.leads if p.action == action)
-
-    @property
-    def lead_sources(self) -> list[str]:
-        found = {
-            str(p.payload["lead_source"])
-            for p in self.leads
-            if p.payload and p.payload.get("lead_source")
-        }
-        return sorted(found)
-
-
-def _row_to_lead(row: tuple[Any, ...]) -> LeadRow:
-    values = dict(zip(LEAD_COLUMNS, row, strict=True))
-    extra: dict[str, Any] = {}
-    if values["extra"]:
-        parsed = (
-            json.loads(values["extra"]) if isinstance(values["extra"], str) else values["extra"]
-        )
-        if isinstance(parsed, dict):
-            # "_"-prefixed keys are the loader's own bookkeeping and keep their names.
-            extra = {
-                (k if str(k).startswith("_") else normalise_column(str(k))): v
-                for k, v in parsed.items()
-            }
-    lead = StagedLead(
-        lead_id=str(values["lead_id"]),
-        **{c: (str(values[c]) if values[c] is not None else None) for c in outbox.RAW_COLUMNS},
-        extra=extra,
-    )
-    return LeadRow(
-        lead=lead,
-        account=str(values["account"] or "default"),
-        status=str(values["status"] or outbox.PENDING),
-        attempts=int(values["attempts"] or 0),
-    )
-
-
-def select_leads(
-    con: duckdb.DuckDBPyConnection,
-    condition: str,
-    params: list[Any],
-    *,
-    account: str | None = None,
-    route: str | None = None,
-    routes: RouteBook | None = None,
-    limit: int | None = None,
-) -> list[LeadRow]:
-    """Leads matching `condition`, oldest first, filtered by account and route."""
-    sql = f"SELECT {', '.join(LEAD_COLUMNS)} FROM staging.leads WHERE {condition}"
-    args = list(params)
-    if account is not None:
-        sql += " AND coalesce(account, 'default') = ?"
-        args.append(account)
-    if route is not None:
-        default_route = routes.default_route if routes else "default"
-        sql += " AND coalesce(nullif(trim(route), ''), ?) = ?"
-        args += [default_route, route]
-    sql += " ORDER BY created_at, lead_id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    return [_row_to_lead(r) for r in con.execute(sql, args).fetchall()]
-
-
-def map_row(row: LeadRow, routes: RouteBook) -> MappedLead:
-    """The mapping the push applies; `InvalidLead` for a lead that must not be sent."""
-    surplus = row.lead.extra.get("_surplus_fields")
-    if surplus:
-        # A CSV row with more fields than its header: columns may be shifted, so sending it
-        # could put a phone in the notes or a name in the company. The user fixes the row.
-        raise InvalidLead(
-            f"the CSV row had extra fields {surplus}; fix the row and remove extra._surplus_fields"
-        )
-    try:
-        route = routes.get(row.lead.route)
-    except KeyError as exc:
-        raise InvalidLead(exc.args[0]) from exc
-    return map_lead(row.lead, route)
-
-
-def plan_push(
-    db_path: str | Path | None = None,
-    *,
-    account: str | None = None,
-    route: str | None = None,
-    limit: int | None = None,
-    routes: RouteBook | None = None,
-    on_wait: Callable[[str], None] | None = None,
-) -> PushPlan:
-    """The dry run: what a push would do, lead by lead; sends nothing and changes nothing."""
-    routes = routes or load_routes()
-    plan = PushPlan()
-    with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
-        if not outbox.schema_exists(con):
-            return plan
-        kw: dict[str, Any] = {"account": account, "route": route, "routes": routes}
-        leftovers = select_leads(con, "status = 'sending'", [], **kw)
-        claimable = select_leads(con, outbox.CLAIMABLE_SQL, [], limit=limit, **kw)
-    for row, action in [(r, "reconcile") for r in leftovers] + [(r, "send") for r in claimable]:
-        route_name = (row.lead.route or "").strip() or routes.default_route
-        try:
-            mapped = map_row(row, routes)
-        except InvalidLead as exc:
-            plan.leads.append(
-                PlannedLead(
-                    row.lead.lead_id, row.account, route_name, row.status, "fail", reason=exc.reason
-                )
-            )
-            continue
-        plan.leads.append(
-            PlannedLead(
-                row.lead.lead_id,
-                row.account,
-                route_name,
-                row.status,
-                action,
-                mapped.payload,
-                mapped.dropped,
-            )
-        )
-    return plan
-
-
-# ====================================================================== the push (state machine)
-#
-# pending --claim--> sending --201--> sent
-#   claim = `sending` + attempts+1, committed BEFORE the POST, so a crash leaves evidence.
-#   Evidence of an unanswered POST is (a) a row left in `sending`, or (b) a `reconcile` row, or a
-#   `create` row without an HTTP status, in staging.lead_attempts. A lead with evidence is looked
-#   up in HCP (email, then phone) before it is ever POSTed again.
-# One writer: the calling thread owns the DuckDB connection; sender threads only do HTTP and
-# put attempt rows and outcomes on a queue.
-
-ATTEMPT_COLUMNS = (
-    "run_id",
-    "lead_id",
-    "account",
-    "attempted_at",
-    "kind",
-    "method",
-    "path",
-    "http_status",
-    "message",
-    "elapsed_ms",
-    "dropped_fields",
-)
-EVIDENCE_SQL = """
-    EXISTS (SELECT 1 FROM staging.lead_attempts a WHERE a.lead_id = staging.leads.lead_id
-            AND (a.kind = 'reconcile' OR (a.kind = 'create' AND a.http_status IS NULL)))
-"""
-MAX_ROUNDS = 3  # POSTs per lead per run when answers keep getting lost
 PROGRESS_EVERY_S = 10.0
 
 
@@ -280,18 +77,7 @@ class PushResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "claimed",
-                "sent",
-                "linked",
-                "reconciled",
-                "failed_permanent",
-                "failed_retryable",
-                "requeued",
-            )
-        }
+        return {k: getattr(self, k) for k in outbox.RUN_COUNTS}
 
     @property
     def leads_per_s(self) -> float:
@@ -313,150 +99,46 @@ class PushResult:
         }
 
 
-@dataclass(frozen=True)
-class AttemptTag:
-    """Why a request was made, carried by the client to the push's observer (one attempt row)."""
+class _Progress:
+    """What the run tells the user (`on_event`): milestones, and a count at most every
+    `PROGRESS_EVERY_S`, so a long run is not silent and a short one is not noisy."""
 
-    kind: str  # create | reconcile | link | lead_source | verify | test
-    lead_id: str | None = None  # None for run-level requests (verify, lead sources)
-    dropped: str | None = None  # what the mapping left out of a create's payload
+    def __init__(self, account: str, on_event: Callable[[str], None] | None) -> None:
+        self.account = account
+        self.on_event = on_event or (lambda _m: None)
+        self.began = self.last = time.monotonic()
 
+    def say(self, message: str) -> None:
+        self.on_event(f"{self.account}: {message}")
 
-VERIFY = AttemptTag("verify")
-LEAD_SOURCE = AttemptTag("lead_source")
-
-
-@dataclass
-class _Task:
-    row: LeadRow
-    mapped: MappedLead
-    original_status: str  # what a requeue restores
-    reconcile_first: bool  # evidence of an unanswered POST: look up before sending
-    claimed: bool  # attempts was incremented by this run's claim
-
-
-@dataclass
-class _Outcome:
-    lead_id: str
-    status: str  # a staging status, or "requeue"
-    customer_id: str | None = None
-    reason: str | None = None
-    posts: int = 0  # POSTs made (the claim counted the first)
-    reconciled: bool = False
-    stop: Any = None  # a VerifyResult when HCP refused the key
+    def tick(self, r: PushResult, every_s: float = PROGRESS_EVERY_S) -> None:
+        now = time.monotonic()
+        if now - self.last < every_s:
+            return
+        self.last = now
+        done = r.sent + r.linked + r.failed_permanent + r.failed_retryable
+        self.say(
+            f"{done} done (sent {r.sent}, linked {r.linked}, failed "
+            f"{r.failed_permanent}, retryable {r.failed_retryable}), "
+            f"{done / max(now - self.began, 1e-9):.1f} leads/s"
+        )
 
 
-def find_customer(
-    client: HCPClient,
-    email: str | None,
-    phone: str | None,
-    payload: dict[str, Any] | None = None,
-    *,
-    tag: Any = None,
-) -> dict[str, Any] | None:
-    """The HCP customer for a lead: by email (`GET /customers?q=`), else by mobile number.
+class _Run:
+    """One push run for one account, on the thread that owns the DuckDB connection.
 
-    Exact matches only: `q` is a substring search. The phone is searched only for a lead without
-    an email (a customer we created for a lead with an email has that email, so the email search
-    finds it), and a phone match must have no email and the same name, so a household sharing a
-    number is not taken for the lead.
+    It selects and claims leads, submits them to the sender threads and is the single writer of
+    what they report (attempt rows and outcomes, via `events`), one transaction per flush.
+    DuckDB connections must not be shared across threads, and one writer keeps each lead's
+    claim, attempts and outcome in order. Every write goes through `outbox`.
     """
-    if email:
-        found = [
-            c
-            for c in client.iter_items(
-                "/customers", {"q": email}, envelope_key="customers", tag=tag
-            )
-            if (c.get("email") or "").strip().lower() == email
-        ]
-        if found:
-            return max(found, key=lambda c: str(c.get("created_at") or ""))
-    if phone and not email:
-        want = payload or {}
-
-        def same(c: dict[str, Any]) -> bool:
-            digits = "".join(ch for ch in str(c.get("mobile_number") or "") if ch.isdigit())
-            if digits[-10:] != phone[-10:] or (c.get("email") or "").strip():
-                return False
-            return all(
-                (c.get(k) or "").strip().lower() == (want.get(k) or "").strip().lower()
-                for k in ("first_name", "last_name")
-            )
-
-        found = [
-            c
-            for c in client.iter_items(
-                "/customers", {"q": phone}, envelope_key="customers", tag=tag
-            )
-            if same(c)
-        ]
-        if found:
-            return max(found, key=lambda c: str(c.get("created_at") or ""))
-    return None
-
-
-class _LeadSources:
-    """Makes sure Lead Source strings exist in HCP: one GET per run, POST for missing ones."""
-
-    def __init__(self, client: HCPClient) -> None:
-        self.client = client
-        self.names: dict[str, str] | None = None  # lower-case -> HCP's spelling
-        self.load_error: str | None = None
-        self.created: list[str] = []
-        self.failed: dict[str, str] = {}  # name -> why it could not be created
-
-    def _load(self) -> dict[str, str]:
-        if self.load_error is not None:
-            raise HCPError(self.load_error)
-        if self.names is None:
-            names: dict[str, str] = {}
-            try:
-                for item in self.client.iter_items(
-                    "/lead_sources", envelope_key="lead_sources", tag=LEAD_SOURCE
-                ):
-                    name = str(item.get("name") or "")
-                    names.setdefault(name.lower(), name)
-                    names[name] = name  # the exact spelling always maps to itself
-            except (AuthError, PermissionDenied):
-                raise
-            except HCPError as exc:
-                self.load_error = f"could not read HCP's lead sources: {exc}"
-                raise HCPError(self.load_error) from None
-            self.names = names
-        return self.names
-
-    def resolve(self, name: str) -> str:
-        """HCP's spelling of `name`, creating it when missing; `HCPError` when that fails."""
-        names = self._load()
-        if name in names:
-            return names[name]
-        if name.lower() in names:
-            # HCP refuses a second name differing only by case: use the existing spelling.
-            return names[name.lower()]
-        if name in self.failed:
-            raise HCPError(self.failed[name])
-        try:
-            self.client.post("/lead_sources", {"name": name}, tag=LEAD_SOURCE)
-        except (AuthError, PermissionDenied):
-            raise
-        except HCPError as exc:
-            self.failed[name] = f"lead source {name!r} could not be created in HCP: {exc.message}"
-            raise HCPError(self.failed[name]) from None
-        names[name] = name
-        names.setdefault(name.lower(), name)
-        self.created.append(name)
-        return name
-
-
-class _Push:
-    """One run for one account: the claim loop, the sender pool, the single writer."""
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
         client: HCPClient,
         account: str,
-        routes: RouteBook,
+        profiles: ProfileBook,
         settings: PushSettings,
         route: str | None,
         limit: int | None,
@@ -464,238 +146,149 @@ class _Push:
     ) -> None:
         self.con = con
         self.client = client
-        self.account = account
-        self.routes = routes
-        self.settings = settings
-        self.route = route
+        self.profiles = profiles
+        self.max_attempts = settings.max_attempts
         self.limit = limit
-        self.on_event = on_event or (lambda _m: None)
         self.result = PushResult(run_id=str(uuid.uuid4()), account=account)
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.stop = threading.Event()
-        self.stop_result: Any = None
         self.started = datetime.now(UTC)
-        self.workers = max(1, int(getattr(client, "concurrency", 4)))
-        self.batch = max(2 * self.workers, 8)
-        self.tasks: dict[str, _Task] = {}
-        self.lead_sources = _LeadSources(client)
-        self.began = self.last_progress = time.monotonic()
-
-    # ------------------------------------------------------------ HTTP side (sender threads)
-
-    def record_attempt(self, exchange: Exchange) -> None:
-        """Client observer: every request of the run becomes a `staging.lead_attempts` row."""
-        tag = exchange.tag if isinstance(exchange.tag, AttemptTag) else AttemptTag("other")
-        row = (
-            self.result.run_id,
-            tag.lead_id,
-            self.account,
-            datetime.now(UTC),
-            tag.kind,
-            exchange.method,
-            exchange.path,
-            exchange.status,
-            exchange.message or None,
-            round(exchange.elapsed_s * 1000, 1),
-            tag.dropped,
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.sender = Sender(
+            client,
+            run_id=self.result.run_id,
+            account=account,
+            on_duplicate=settings.on_duplicate,
+            on_attempt=lambda row: self.events.put(("attempt", row)),
         )
-        self.events.put(("attempt", row))
+        # every selection of this run: this account, and the one mapping profile when asked
+        self.select = partial(
+            outbox.select_leads,
+            con,
+            account=account,
+            route=route,
+            default_profile=profiles.default_profile,
+        )
+        self.tasks: dict[str, Task] = {}  # sent and not yet applied, by lead_id
+        self.stop_result: Any = None  # verify's verdict when HCP refused the key
+        self.progress = _Progress(account, on_event)
 
-    def _lookup(self, task: _Task, kind: str) -> dict[str, Any] | None:
-        m = task.mapped
-        tag = AttemptTag(kind, task.row.lead.lead_id)
-        return find_customer(self.client, m.email, m.phone, m.payload, tag=tag)
-
-    def send(self, task: _Task) -> None:
-        """Process one lead to an outcome; never raises (the outcome says what happened)."""
+    def run(self) -> PushResult:
+        r = self.result
+        outbox.start_run(self.con, r.run_id, r.account, self.started)
+        before = self.client.stats.snapshot()
+        clock = time.perf_counter()
         try:
-            outcome = self._send(task)
-        except Exception as exc:  # noqa: BLE001 - a bug must not lose the lead: keep it `sending`
-            outcome = _Outcome(
-                task.row.lead.lead_id,
-                SENDING,
-                reason=f"internal error ({type(exc).__name__}: {exc}); reconciled on the next run",
+            with self.client.observing(self.sender.record_attempt):
+                self._run()
+        except Exception as exc:
+            r.status, r.exit_code, r.message = "error", 1, f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            after = self.client.stats.snapshot()
+            r.requests = after["requests"] - before["requests"]
+            r.retries = after["retries"] - before["retries"]
+            r.duration_s = time.perf_counter() - clock
+            r.lead_sources_created = list(self.sender.lead_sources.created)
+            self._flush(0)
+            outbox.finish_run(
+                self.con,
+                r.run_id,
+                status=r.status,
+                counts=r.counts,
+                requests=r.requests,
+                duration_s=r.duration_s,
+                exit_code=r.exit_code,
+                error=r.message if r.status != "ok" else None,
             )
-        self.events.put(("outcome", outcome))
+        return r
 
-    def _send(self, task: _Task) -> _Outcome:
-        lead_id = task.row.lead.lead_id
-        unanswered = task.reconcile_first
-        posts = 0
-        create_tag = AttemptTag("create", lead_id, "; ".join(task.mapped.dropped) or None)
-        last_reason = "no answer from HCP"
-        for _ in range(MAX_ROUNDS):
-            if self.stop.is_set():
-                return _Outcome(lead_id, "requeue", posts=posts)
-            if unanswered:
-                try:
-                    found = self._lookup(task, "reconcile")
-                except (AuthError, PermissionDenied) as exc:
-                    return self._stop(lead_id, exc, posts)
-                except HCPError as exc:
-                    return _Outcome(
-                        lead_id,
-                        FAILED_RETRYABLE,
-                        reason=f"could not look the customer up after an unanswered request: {exc}",
-                        posts=posts,
-                    )
-                if found:
-                    return _Outcome(
-                        lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True
-                    )
-            posts += 1
-            try:
-                body = self.client.post("/customers", task.mapped.payload, tag=create_tag)
-            except DuplicateCustomer as exc:
-                return self._duplicate(task, exc, unanswered, posts)
-            except ValidationError as exc:
-                where = f" (field {exc.field})" if exc.field else ""
-                return _Outcome(
-                    lead_id,
-                    FAILED_PERMANENT,
-                    reason=f"HCP refused it: {exc.message}{where}",
-                    posts=posts,
-                )
-            except (AuthError, PermissionDenied) as exc:
-                return self._stop(lead_id, exc, posts - 1)  # HCP created nothing
-            except TransportError as exc:
-                if not exc.outcome_unknown:
-                    return _Outcome(
-                        lead_id,
-                        FAILED_RETRYABLE,
-                        reason=f"HCP unreachable: {exc.message}",
-                        posts=posts,
-                    )
-                unanswered, last_reason = True, exc.message
-                continue
-            except HCPError as exc:  # 429/5xx after the client's retries, 404, other
-                return _Outcome(lead_id, FAILED_RETRYABLE, reason=str(exc), posts=posts)
-            customer_id = body.get("id") if isinstance(body, dict) else None
-            if not customer_id:
-                return _Outcome(
-                    lead_id, SENT, None, reason="HCP answered without a customer id", posts=posts
-                )
-            return _Outcome(lead_id, SENT, str(customer_id), posts=posts)
-        return _Outcome(
-            lead_id,
-            FAILED_RETRYABLE,
-            reason=f"no answer after {MAX_ROUNDS} tries ({last_reason}); looked up first on the next run",
-            posts=posts,
-        )
-
-    def _duplicate(
-        self, task: _Task, exc: DuplicateCustomer, unanswered: bool, posts: int
-    ) -> _Outcome:
-        lead_id = task.row.lead.lead_id
-        if not unanswered and self.settings.on_duplicate == "fail":
-            return _Outcome(
-                lead_id, FAILED_PERMANENT, reason=f"duplicate customer: {exc.message}", posts=posts
+    def _run(self) -> None:
+        r = self.result
+        verdict = verify_account(self.client, tag=VERIFY)
+        self._flush(0)
+        if not verdict.ok:
+            r.status, r.exit_code, r.message = "stopped", verdict.exit_code, verdict.message
+            return
+        self.progress.say(verdict.message)
+        workers = max(1, int(getattr(self.client, "concurrency", 4)))
+        batch = max(2 * workers, 8)
+        leftovers = self.select(outbox.LEFT_SENDING_SQL)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hcp-push") as pool:
+            inflight = 0
+            for row in leftovers:  # first thing: reconcile what a killed run left
+                prepared = self._prepare(row, reconcile_first=True, claimed=False)
+                if isinstance(prepared, Outcome):
+                    if prepared.status == REQUEUE:  # stopping: it stays `sending` for next time
+                        self.stop_result = self.stop_result or prepared.stop
+                        break
+                    self._apply_outcome(prepared)
+                    continue
+                self.tasks[row.lead.lead_id] = prepared
+                pool.submit(self._send, prepared)
+                inflight += 1
+            if leftovers:
+                self.progress.say(f"reconciling {len(leftovers)} lead(s) left in 'sending'")
+            budget = self.limit
+            exhausted = False
+            while True:
+                if not self.sender.stopped.is_set() and not exhausted and inflight <= workers:
+                    want = batch if budget is None else min(batch, budget)
+                    tasks, taken = self._claim(want) if want > 0 else ([], 0)
+                    exhausted = taken == 0
+                    if budget is not None:
+                        budget -= taken
+                    for task in tasks:
+                        pool.submit(self._send, task)
+                        inflight += 1
+                if inflight == 0 and (exhausted or self.sender.stopped.is_set()):
+                    break
+                inflight -= self._flush(0.05 if inflight else 0)
+                self.progress.tick(r)
+        if self.stop_result is not None:
+            r.status, r.exit_code, r.message = (
+                "stopped",
+                self.stop_result.exit_code,
+                self.stop_result.message,
             )
-        kind = "reconcile" if unanswered else "link"
-        try:
-            found = self._lookup(task, kind)
-        except (AuthError, PermissionDenied) as err:
-            return self._stop(lead_id, err, posts)
-        except HCPError as err:
-            return _Outcome(
-                lead_id,
-                FAILED_RETRYABLE,
-                reason=f"duplicate customer, lookup failed: {err}",
-                posts=posts,
-            )
-        if unanswered:
-            if found:
-                return _Outcome(lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True)
-            return _Outcome(
-                lead_id,
-                FAILED_RETRYABLE,
-                reason="HCP says duplicate after an unanswered request, but no customer matches yet",
-                posts=posts,
-            )
-        if found:
-            return _Outcome(lead_id, LINKED, str(found.get("id")), posts=posts)
-        return _Outcome(
-            lead_id,
-            FAILED_PERMANENT,
-            reason=f"duplicate customer: {exc.message}; no exact match found to link",
-            posts=posts,
-        )
 
-    def _stop(self, lead_id: str, exc: HCPError, posts: int) -> _Outcome:
-        self.stop.set()
-        return _Outcome(
-            lead_id, "requeue", posts=posts, stop=result_for_error(exc, self.client.base_url)
-        )
+    def _send(self, task: Task) -> None:
+        """On a sender thread: HTTP only; the outcome goes to the writer's queue."""
+        self.events.put(("outcome", self.sender.send(task)))
 
-    # ------------------------------------------------------------ DuckDB side (this thread)
-
-    def _select(
-        self, condition: str, params: list[Any], limit: int | None
-    ) -> list[tuple[LeadRow, bool]]:
-        sql = (
-            f"SELECT {', '.join(LEAD_COLUMNS)}, {EVIDENCE_SQL} AS evidence FROM staging.leads "
-            f"WHERE coalesce(account, 'default') = ? AND {condition}"
-        )
-        args: list[Any] = [self.account, *params]
-        if self.route is not None:
-            sql += " AND coalesce(nullif(trim(route), ''), ?) = ?"
-            args += [self.routes.default_route, self.route]
-        sql += " ORDER BY created_at, lead_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [(_row_to_lead(r[:-1]), bool(r[-1])) for r in self.con.execute(sql, args).fetchall()]
-
-    def _prepare(self, row: LeadRow, evidence: bool, claimed: bool) -> _Task | _Outcome:
+    def _prepare(self, row: LeadRow, *, reconcile_first: bool, claimed: bool) -> Task | Outcome:
         """Map a lead and make sure its Lead Source exists; an outcome when it cannot be sent."""
         lead_id = row.lead.lead_id
         try:
-            mapped = map_row(row, self.routes)
+            mapped = self.profiles.map(row.lead)
         except InvalidLead as exc:
-            return _Outcome(lead_id, FAILED_PERMANENT, reason=exc.reason)
-        source = mapped.payload.get("lead_source")
-        if source:
-            try:
-                actual = self.lead_sources.resolve(str(source))
-            except (AuthError, PermissionDenied) as exc:
-                return self._stop(lead_id, exc, 0)
-            except HCPError as exc:
-                return _Outcome(lead_id, FAILED_RETRYABLE, reason=str(exc))
-            if actual != source:
-                mapped = replace(mapped, payload={**mapped.payload, "lead_source": actual})
-        return _Task(row, mapped, row.status, evidence, claimed)
+            return Outcome(lead_id, FAILED_PERMANENT, reason=exc.reason)
+        ready = self.sender.with_lead_source(lead_id, mapped)
+        if isinstance(ready, Outcome):
+            return ready
+        return Task(row, ready, row.status, reconcile_first, claimed)
 
-    def _claim(self, n: int) -> tuple[list[_Task], int]:
+    def _claim(self, n: int) -> tuple[list[Task], int]:
         """Claim up to `n` leads: `sending` + attempts, committed before any of them is sent.
 
         Returns the tasks to send and how many leads were taken (some fail before sending).
         """
-        rows = self._select(
-            "(status IS NULL OR status = 'pending' OR (status = 'failed_retryable' AND updated_at < ?))",
-            [self.started],
-            n,
-        )
-        tasks: list[_Task] = []
-        outcomes: list[_Outcome] = []
-        for row, evidence in rows:
-            if self.stop.is_set():
+        rows = self.select(*outbox.claimable(failed_before=self.started), limit=n, evidence=True)
+        tasks: list[Task] = []
+        outcomes: list[Outcome] = []
+        for row in rows:
+            if self.sender.stopped.is_set():
                 break  # HCP refused the key while preparing: leave the rest untouched
-            if row.attempts >= self.settings.max_attempts:
-                reason = f"gave up after {row.attempts} attempts"
-                outcomes.append(_Outcome(row.lead.lead_id, FAILED_PERMANENT, reason=reason))
+            if row.attempts >= self.max_attempts:
+                reason = outbox.gave_up(row.attempts)
+                outcomes.append(Outcome(row.lead.lead_id, FAILED_PERMANENT, reason=reason))
                 continue
-            prepared = self._prepare(row, evidence, claimed=True)
-            if isinstance(prepared, _Task):
+            prepared = self._prepare(row, reconcile_first=row.evidence, claimed=True)
+            if isinstance(prepared, Task):
                 tasks.append(prepared)
             else:
                 outcomes.append(prepared)
         self.con.execute("BEGIN TRANSACTION")
         for t in tasks:
-            self.con.execute(
-                "UPDATE staging.leads SET status = 'sending', attempts = coalesce(attempts, 0) + 1, "
-                "error_reason = NULL, updated_at = current_timestamp WHERE lead_id = ?",
-                [t.row.lead.lead_id],
-            )
+            outbox.claim(self.con, t.row.lead.lead_id)
         for o in outcomes:  # leads settled before sending (invalid, gave up, no lead source)
             self._apply_outcome(o)
         self.con.execute("COMMIT")
@@ -706,52 +299,41 @@ class _Push:
 
     def _flush(self, block: float) -> int:
         """Apply queued attempt rows and outcomes in one transaction; return outcomes applied."""
-        items: list[tuple[str, Any]] = []
         try:
-            items.append(self.events.get(timeout=block) if block > 0 else self.events.get_nowait())
-            while True:
-                items.append(self.events.get_nowait())
+            first = self.events.get(timeout=block) if block > 0 else self.events.get_nowait()
         except queue.Empty:
-            pass
-        if not items:
-            return 0
+            return 0  # nothing reported within `block`
+        items: list[tuple[str, Any]] = [first]
+        while not self.events.empty():  # this thread is the only consumer: get cannot block
+            items.append(self.events.get_nowait())
         attempts = [payload for kind, payload in items if kind == "attempt"]
         outcomes = [payload for kind, payload in items if kind == "outcome"]
         self.con.execute("BEGIN TRANSACTION")
-        if attempts:
-            cols = ", ".join(ATTEMPT_COLUMNS)
-            marks = ", ".join("?" for _ in ATTEMPT_COLUMNS)
-            self.con.executemany(
-                f"INSERT INTO staging.lead_attempts ({cols}) VALUES ({marks})", attempts
-            )
+        outbox.insert_attempts(self.con, attempts)
         for outcome in outcomes:
             task = self.tasks.pop(outcome.lead_id, None)
             self._apply_outcome(outcome, task)
         self.con.execute("COMMIT")
         return len(outcomes)
 
-    def _apply_outcome(self, o: _Outcome, task: _Task | None = None) -> None:
+    def _apply_outcome(self, o: Outcome, task: Task | None = None) -> None:
         """Write one lead's outcome (inside the caller's transaction) and count it."""
         r = self.result
         if o.stop is not None and self.stop_result is None:
             self.stop_result = o.stop
         extra_posts = max(0, o.posts - 1) if task and task.claimed else o.posts
         status, reason = o.status, o.reason
-        if status == "requeue":
+        if status == REQUEUE:
             r.requeued += 1
             restore = task.original_status if task else PENDING
             restore = SENDING if restore == SENDING else PENDING
             undo = 1 if task and task.claimed and o.posts == 0 else 0
-            self.con.execute(
-                "UPDATE staging.leads SET status = ?, attempts = attempts - ? + ?, "
-                "updated_at = current_timestamp WHERE lead_id = ?",
-                [restore, undo, extra_posts if o.posts else 0, o.lead_id],
-            )
+            outbox.restore(self.con, o.lead_id, restore, undo, extra_posts if o.posts else 0)
             return
         if status == FAILED_RETRYABLE and task is not None:
             total = task.row.attempts + (1 if task.claimed else 0) + extra_posts
-            if total >= self.settings.max_attempts:
-                status, reason = FAILED_PERMANENT, f"gave up after {total} attempts: {reason}"
+            if total >= self.max_attempts:
+                status, reason = FAILED_PERMANENT, outbox.gave_up(total, reason)
         if status == SENT:
             r.sent += 1
             r.reconciled += int(o.reconciled)
@@ -761,132 +343,13 @@ class _Push:
             r.failed_permanent += 1
         elif status == FAILED_RETRYABLE:
             r.failed_retryable += 1
-        self.con.execute(
-            "UPDATE staging.leads SET status = ?, hcp_customer_id = coalesce(?, hcp_customer_id), "
-            "error_reason = ?, attempts = coalesce(attempts, 0) + ?, updated_at = current_timestamp "
-            "WHERE lead_id = ?",
-            [status, o.customer_id, reason, extra_posts, o.lead_id],
-        )
-
-    # ------------------------------------------------------------ the run
-
-    def run(self) -> PushResult:
-        r = self.result
-        # We hold the file's lock, so a run of this account still marked `running` is dead.
-        self.con.execute(
-            "UPDATE staging.push_runs SET status = 'killed', "
-            "error = 'the process ended before the run finished (killed or crashed)' "
-            "WHERE status = 'running' AND account = ?",
-            [self.account],
-        )
-        self.con.execute(
-            "INSERT INTO staging.push_runs (run_id, account, started_at, status) VALUES (?, ?, ?, 'running')",
-            [r.run_id, self.account, self.started],
-        )
-        before = self.client.stats.snapshot()
-        clock = time.perf_counter()
-        try:
-            with self.client.observing(self.record_attempt):
-                self._run()
-        except Exception as exc:
-            r.status, r.exit_code, r.message = "error", 1, f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            after = self.client.stats.snapshot()
-            r.requests = after["requests"] - before["requests"]
-            r.retries = after["retries"] - before["retries"]
-            r.duration_s = time.perf_counter() - clock
-            r.lead_sources_created = list(self.lead_sources.created)
-            self._flush(0)
-            self._finish()
-        return r
-
-    def _run(self) -> None:
-        r = self.result
-        verdict = verify_account(self.client, tag=VERIFY)
-        self._flush(0)
-        if not verdict.ok:
-            r.status, r.exit_code, r.message = "stopped", verdict.exit_code, verdict.message
-            return
-        self.on_event(f"{self.account}: {verdict.message}")
-        leftovers = self._select("status = 'sending'", [], None)
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="hcp-push") as pool:
-            inflight = 0
-            for row, _evidence in leftovers:  # first thing: reconcile what a killed run left
-                prepared = self._prepare(row, True, claimed=False)
-                if isinstance(prepared, _Outcome):
-                    if prepared.status == "requeue":  # stopping: it stays `sending` for next time
-                        self.stop_result = self.stop_result or prepared.stop
-                        break
-                    self._apply_outcome(prepared)
-                    continue
-                self.tasks[row.lead.lead_id] = prepared
-                pool.submit(self.send, prepared)
-                inflight += 1
-            if leftovers:
-                self.on_event(
-                    f"{self.account}: reconciling {len(leftovers)} lead(s) left in 'sending'"
-                )
-            budget = self.limit
-            exhausted = False
-            while True:
-                if not self.stop.is_set() and not exhausted and inflight <= self.workers:
-                    want = self.batch if budget is None else min(self.batch, budget)
-                    tasks, taken = self._claim(want) if want > 0 else ([], 0)
-                    exhausted = taken == 0
-                    if budget is not None:
-                        budget -= taken
-                    for task in tasks:
-                        pool.submit(self.send, task)
-                        inflight += 1
-                if inflight == 0 and (exhausted or self.stop.is_set()):
-                    break
-                inflight -= self._flush(0.05 if inflight else 0)
-                self._progress()
-        if self.stop_result is not None:
-            r.status, r.exit_code, r.message = (
-                "stopped",
-                self.stop_result.exit_code,
-                self.stop_result.message,
-            )
-
-    def _progress(self, every_s: float = PROGRESS_EVERY_S) -> None:
-        now = time.monotonic()
-        if now - self.last_progress < every_s:
-            return
-        self.last_progress = now
-        r = self.result
-        done = r.sent + r.linked + r.failed_permanent + r.failed_retryable
-        self.on_event(
-            f"{self.account}: {done} done (sent {r.sent}, linked {r.linked}, failed "
-            f"{r.failed_permanent}, retryable {r.failed_retryable}), "
-            f"{done / max(now - self.began, 1e-9):.1f} leads/s"
-        )
-
-    def _finish(self) -> None:
-        r = self.result
-        self.con.execute(
-            """
-            UPDATE staging.push_runs SET finished_at = current_timestamp, status = ?, claimed = ?,
-                sent = ?, linked = ?, reconciled = ?, failed_permanent = ?, failed_retryable = ?,
-                requeued = ?, requests = ?, duration_s = ?, exit_code = ?, error = ?
-            WHERE run_id = ?
-            """,
-            [
-                r.status,
-                r.claimed,
-                r.sent,
-                r.linked,
-                r.reconciled,
-                r.failed_permanent,
-                r.failed_retryable,
-                r.requeued,
-                r.requests,
-                round(r.duration_s, 3),
-                r.exit_code,
-                r.message if r.status != "ok" else None,
-                r.run_id,
-            ],
+        outbox.settle(
+            self.con,
+            o.lead_id,
+            status,
+            customer_id=o.customer_id,
+            reason=reason,
+            posts=extra_posts,
         )
 
 
@@ -896,7 +359,7 @@ def push_leads(
     db_path: str | Path | None = None,
     limit: int | None = None,
     route: str | None = None,
-    routes: RouteBook | None = None,
+    routes: ProfileBook | None = None,
     settings: PushSettings | None = None,
     client: HCPClient | None = None,
     on_event: Callable[[str], None] | None = None,
@@ -912,7 +375,7 @@ def push_leads(
     """
     acct = account if isinstance(account, Account) else None
     name = acct.name if acct else str(account)
-    routes = routes or load_routes()
+    profiles = routes or load_profiles()
     settings = settings or load_push_settings()
     own_client = client is None
     if client is None:
@@ -922,47 +385,7 @@ def push_leads(
     try:
         with duckdb_lock(db, on_wait=on_wait), connect(db, on_wait=on_wait) as con:
             outbox.ensure_schema(con)
-            return _Push(con, client, name, routes, settings, route, limit, on_event).run()
+            return _Run(con, client, name, profiles, settings, route, limit, on_event).run()
     finally:
         if own_client:
             client.close()
-
-
-def accounts_with_pending(db_path: str | Path | None = None) -> dict[str, int]:
-    """Claimable leads per account, to tell the user about accounts that have no key."""
-    with connect(config.db_path(db_path), read_only=True) as con:
-        if not outbox.schema_exists(con):
-            return {}
-        rows = con.execute(
-            f"SELECT coalesce(account, 'default'), count(*) FROM staging.leads "
-            f"WHERE {outbox.CLAIMABLE_SQL} OR status = 'sending' GROUP BY 1"
-        ).fetchall()
-    return {str(a): int(n) for a, n in rows}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.leads.push [--db PATH] [--limit N] [--account A]`: the push alone.
-
-    Lighter than the CLI (no other command is imported), for drills and subprocess tests;
-    prints the result as JSON and exits with its exit code.
-    """
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m pipelines.leads.push")
-    parser.add_argument("--db", default=None)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--account", default="default")
-    args = parser.parse_args(argv)
-    result = push_leads(
-        args.account,
-        db_path=args.db,
-        limit=args.limit,
-        on_event=lambda m: print(m, file=sys.stderr, flush=True),
-    )
-    print(json.dumps(result.as_dict()))
-    return result.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

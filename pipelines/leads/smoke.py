@@ -1,7 +1,8 @@
 """`hcp leads test`: HCP's test lead, sent as a customer, to prove the push path end to end.
 
 "Test Lead", `test+hcp-sync@example.com` (HCP_API.md §10). Looked up first, so running it twice
-shows the existing customer instead of creating a second one or failing. Never staged.
+shows the existing customer instead of creating a second one or failing. It is never staged and
+never touches DuckDB: it proves the key and the write path, not the outbox.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.leads.push import find_customer
+from pipelines.leads.hcp import find_customer
 from pipelines.verify import EXIT_OK, EXIT_OTHER, result_for_error
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import (

@@ -1,7 +1,8 @@
-"""`hcp leads status` and `hcp leads retry`: read and requeue the outbox.
+"""`hcp leads status` and `hcp leads retry`: read and requeue the outbox, count what waits.
 
 Status reads only; retry is the one place a user's decision moves a failed lead back to
-`pending` (with `attempts` reset, so `max_attempts` counts afresh). Neither talks to HCP.
+`pending` (with `attempts` reset, so `max_attempts` counts afresh; the write is
+`outbox.requeue_failed`). Neither talks to HCP, and status never opens the file for writing.
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ def lead_status(
     with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
         if not outbox.schema_exists(con):
             return report
-        where, params = _account_filter(account)
+        where, params = outbox.account_filter(account)
         report.counts = [
             (str(a), str(s), int(n))
             for a, s, n in con.execute(
-                f"SELECT coalesce(account, 'default'), coalesce(status, 'pending'), count(*) "
+                f"SELECT {outbox.ACCOUNT_SQL}, coalesce(status, 'pending'), count(*) "
                 f"FROM staging.leads {where} GROUP BY ALL ORDER BY 1, 2",
                 params,
             ).fetchall()
@@ -79,14 +80,8 @@ def lead_status(
     return report
 
 
-def _account_filter(account: str | None, prefix: str = "WHERE") -> tuple[str, list[Any]]:
-    if account is None:
-        return "", []
-    return f"{prefix} coalesce(account, 'default') = ?", [account]
-
-
 def _runs(con: duckdb.DuckDBPyConnection, account: str | None, limit: int) -> list[dict[str, Any]]:
-    where, params = _account_filter(account)
+    where, params = outbox.account_filter(account)
     cursor = con.execute(
         f"SELECT * FROM staging.push_runs {where} ORDER BY started_at DESC LIMIT ?",
         [*params, limit],
@@ -96,7 +91,7 @@ def _runs(con: duckdb.DuckDBPyConnection, account: str | None, limit: int) -> li
 
 
 def _reasons(con: duckdb.DuckDBPyConnection, account: str | None, limit: int) -> list[ReasonRow]:
-    where, params = _account_filter(account, "AND")
+    where, params = outbox.account_filter(account, "AND")
     rows = con.execute(
         f"""
         SELECT {REASON_GROUP_SQL} AS reason, count(*) AS leads,
@@ -121,16 +116,18 @@ def retry_leads(
 ) -> int:
     """Requeue `failed_retryable` leads (and `failed_permanent` with `permanent`); return how many."""
     statuses = [outbox.FAILED_RETRYABLE] + ([outbox.FAILED_PERMANENT] if permanent else [])
-    where, params = _account_filter(account, "AND")
     with connect(config.db_path(db_path), on_wait=on_wait) as con:
         outbox.ensure_schema(con)
-        placeholders = ", ".join("?" for _ in statuses)
-        row = con.execute(
-            f"""
-            UPDATE staging.leads
-            SET status = 'pending', attempts = 0, error_reason = NULL, updated_at = current_timestamp
-            WHERE status IN ({placeholders}) {where}
-            """,
-            [*statuses, *params],
-        ).fetchone()
-    return int(row[0]) if row else 0
+        return outbox.requeue_failed(con, statuses, account)
+
+
+def accounts_with_pending(db_path: str | Path | None = None) -> dict[str, int]:
+    """Claimable leads per account, to tell the user about accounts that have no key."""
+    with connect(config.db_path(db_path), read_only=True) as con:
+        if not outbox.schema_exists(con):
+            return {}
+        rows = con.execute(
+            f"SELECT {outbox.ACCOUNT_SQL}, count(*) FROM staging.leads "
+            f"WHERE {outbox.CLAIMABLE_SQL} OR {outbox.LEFT_SENDING_SQL} GROUP BY 1"
+        ).fetchall()
+    return {str(a): int(n) for a, n in rows}
