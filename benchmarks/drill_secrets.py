@@ -29,7 +29,7 @@ from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
-from benchmarks.drill import ROOT, Config, Drill
+from benchmarks.drill_common import ROOT, Config, Drill
 
 
 def scan_duckdb(db: Path, needle: str) -> tuple[list[str], int]:
@@ -91,7 +91,7 @@ def _capture_logs(path: Path) -> logging.Handler:
 
 def run_secrets_drill(cfg: Config, api_url: str) -> Drill:
     from benchmarks.common import child_env, sandbox_process
-    from benchmarks.drill import exactly_once, push_until_settled, sync_until_ok
+    from benchmarks.drill_common import exactly_once, push_until_settled, sync_until_ok
     from benchmarks.drill_inputs import write_leads
     from pipelines.config import Account
     from pipelines.leads.load import load_leads
