@@ -34,7 +34,7 @@ import dlt
 from dlt.common.normalizers.json.relational import DataItemNormalizer
 from dlt.sources import DltResource
 
-from sources.housecallpro.client import DEFAULT_BASE_URL, HCPClient
+from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import AuthError, HCPError, NotFound, PermissionDenied
 from sources.housecallpro.helpers import (
     ObjectReport,
@@ -49,6 +49,9 @@ from sources.housecallpro.helpers import (
 from sources.housecallpro.settings import (
     ACCOUNT_COLUMN,
     BY_TABLE,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
     DELETED_AT_COLUMN,
     DELETION_STRATEGIES,
     ESTIMATES_FULL_READ_EVERY_S,
@@ -81,8 +84,8 @@ def housecallpro(
     estimates_full_read_every_s: float = ESTIMATES_FULL_READ_EVERY_S,
     routes_days_back: int = ROUTES_DAYS_BACK,
     routes_days_ahead: int = ROUTES_DAYS_AHEAD,
-    rate_limit: float = 10.0,
-    concurrency: int = 4,
+    rate_limit: float = DEFAULT_RATE_LIMIT,
+    concurrency: int = DEFAULT_CONCURRENCY,
     client: Any = None,
     tracker: Any = None,
     company: Any = None,

@@ -1,7 +1,10 @@
-"""The HCP object table: one row per raw table of DESIGN.md "Tables" (names are a contract).
+"""HCP facts as plain constants: the object table (one row per raw table of DESIGN.md
+"Tables"; names are a contract), page-size caps, the base URL and the client's default pace.
 
 Adding an object is one row here; the source builds its resources in a loop over `OBJECTS`.
-Facts come from HCP_API.md §2 (conventions), §3 (object table) and §5 (incremental reads).
+Facts come from HCP_API.md §2 (conventions), §3 (object table) and §5 (incremental reads). Every
+other module imports these from here; must never: import from the rest of the tree (this is the
+bottom of the dependency graph), or define a constant another module defines too.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ Strategy = Literal["incremental", "full", "tree", "per_parent", "daily", "single
 - `single`: `/company`, one object.
 """
 
+DEFAULT_BASE_URL = "https://api.housecallpro.com"
+"""HCP's public API; the local sandbox (or a proxy) is the same contract at another URL."""
 MAX_PAGE_SIZE = 200
-"""HCP's page-size cap (HCP_API.md §2)."""
+"""HCP's page-size cap (HCP_API.md §2): larger values are clamped."""
+DEFAULT_RATE_LIMIT = 10.0
+"""Requests per second of one client, shared by all its threads (an account may set its own)."""
+DEFAULT_CONCURRENCY = 4
+"""Requests in flight of one client (an account may set its own)."""
 ROUTES_PAGE_SIZE = 100
 """`/routes` pages with `per_page`, capped at 100 (HCP_API.md §2, AMP)."""
 LOOKBACK_S = 120
