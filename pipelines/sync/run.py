@@ -489,7 +489,7 @@ def _collect(
             # transformers have no end-of-read hook; a clean extract means they finished
             status = "failed" if step_error else ("ok" if rep.started is not None else "not run")
         error = rep.error or (step_error if status == "failed" else None)
-        parent = BY_TABLE[table].parent if table in BY_TABLE else None
+        parent = BY_TABLE[table].read_from if table in BY_TABLE else None
         if (
             status == "ok"
             and BY_TABLE.get(table) is not None

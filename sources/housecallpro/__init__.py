@@ -147,8 +147,10 @@ def housecallpro(
             resources[obj.table] = _full(obj, client, tracker, account)
     for obj in OBJECTS:
         if obj.strategy == "per_parent":
-            assert obj.parent is not None
-            resources[obj.table] = _per_parent(obj, resources[obj.parent], client, tracker, account)
+            assert obj.read_from is not None
+            resources[obj.table] = _per_parent(
+                obj, resources[obj.read_from], client, tracker, account
+            )
     out = [resources[o.table] for o in OBJECTS]
     out += [_history(BY_TABLE[t], resources[t]) for t in HISTORY_TABLES if t in history]
     if job_line_items:
@@ -306,7 +308,7 @@ def _per_parent(
     obj: HCPObject, parent: DltResource, client: HCPClient, tracker: ReadTracker, account: str
 ) -> DltResource:
     """Materials: one listing per category the parent resource yields (HCP_API.md §3)."""
-    parent_obj = next(o for o in OBJECTS if o.table == obj.parent)
+    parent_obj = next(o for o in OBJECTS if o.table == obj.read_from)
     param = obj.parent_param or f"{parent_obj.primary_key}"
     hints = _hints(obj)
     hints.pop("name")

@@ -65,9 +65,12 @@ class HCPObject:
     strategy: Strategy = "full"
     page_size: int = MAX_PAGE_SIZE
     page_size_param: str = "page_size"
-    parent: str | None = None
+    read_from: str | None = None
+    """The table whose rows this read depends on (`per_parent`: one listing per row of it), so
+    it is read after that one and is incomplete when that one fails. Documentary links between
+    records (a job's customer) are not named here: they are columns (`customer__id`)."""
     parent_param: str | None = None
-    """Query parameter naming the parent in a per-parent or tree listing."""
+    """Query parameter naming the parent record in a per-parent or tree listing."""
     params: dict[str, Any] = field(default_factory=dict)
     app_key_only: bool = False
     """HCP serves it to application keys / OAuth only (HCP_API.md §2): a 401/403 for it is a
@@ -110,7 +113,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "jobs",
         strategy="incremental",
         cursor="updated_at",
-        parent="customers",
         params={"expand": ["appointments"]},
         columns={
             **_text("id", "invoice_number", "original_estimate_id", "customer__id", "company_id"),
@@ -142,7 +144,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "estimates",
         strategy="incremental",
         cursor="updated_at",
-        parent="customers",
         columns={
             **_text("id", "estimate_number", "customer__id", "company_id"),
             **_ts(
@@ -170,7 +171,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "invoices",
         "/invoices",
         "invoices",
-        parent="jobs",
         columns={
             **_text("id", "job_id", "invoice_number", "customer__id"),
             **_ts("invoice_date", "service_date", "sent_at", "paid_at", "due_at", "created_at"),
@@ -186,7 +186,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "leads",
         "/leads",
         "leads",
-        parent="customers",
         columns={**_text("id", "customer__id"), **_ts("created_at", "updated_at")},
         children=("leads__line_items",),
     ),
@@ -227,7 +226,7 @@ OBJECTS: tuple[HCPObject, ...] = (
         "data",
         primary_key="uuid",
         strategy="per_parent",
-        parent="material_categories",
+        read_from="material_categories",
         parent_param="material_category_uuid",
         columns={
             **_text("uuid", "material_category_uuid", "part_number"),
@@ -285,7 +284,7 @@ JOB_LINE_ITEMS = HCPObject(
     "/jobs/{id}/line_items",
     "data",
     strategy="per_parent",
-    parent="jobs",
+    read_from="jobs",
     columns={
         **_text("id", "job_id", "service_item_id"),
         **_cents("unit_price", "unit_cost", "amount"),
