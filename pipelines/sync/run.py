@@ -46,7 +46,7 @@ from pipelines.sync.upkeep import (
 )
 from pipelines.verify import EXIT_OTHER, result_for_error
 from pipelines.warehouse import LockTimeout
-from sources.housecallpro import housecallpro
+from sources.housecallpro import housecallpro_from_client
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import HCPError
 from sources.housecallpro.helpers import ProgressCallback, ReadTracker, RequestCounter
@@ -148,7 +148,6 @@ def sync_account(
                     if v is not None
                 },
                 workers=workers or max(4, client.concurrency * 2),
-                client_key=account.api_key,
                 dataset=dataset,
                 loader_file_format=LOADER_FILE_FORMAT if duck is not None else None,
             )
@@ -172,7 +171,6 @@ def _run(
     progress: ProgressCallback | None,
     options: dict[str, Any],
     workers: int,
-    client_key: str,
     dataset: str = DATASET,
     loader_file_format: str | None = LOADER_FILE_FORMAT,
 ) -> None:
@@ -201,10 +199,8 @@ def _run(
             pipeline.normalize()
             pipeline.load()
         migrate_account_column(pipeline)  # after: a package left by an older version has no account
-        source = housecallpro(
-            api_key=client_key,
-            base_url=client.base_url,
-            client=client,
+        source = housecallpro_from_client(
+            client,
             tracker=tracker,
             company=company if isinstance(company, dict) else None,
             full_refresh=full_refresh,
