@@ -22,7 +22,7 @@ from pipelines.config import Account
 from pipelines.sync import sync_account
 from sources.housecallpro import housecallpro
 from sources.housecallpro.client import HCPClient
-from sources.housecallpro.helpers import ReadTracker
+from sources.housecallpro.figures import ReadTracker
 from sources.housecallpro.settings import BY_TABLE, OBJECTS
 
 BASE = "https://hcp.test"
@@ -433,7 +433,7 @@ def test_source_runs_standalone_with_dlt(fake: FakeHCP, tmp_path: Path):
     source = housecallpro(api_key=KEY, base_url=BASE, rate_limit=0, tracker=tracker)
     pipeline.run(source.with_resources("tags", "company"))
     assert counts(tmp_path / "s.duckdb") == {"tags": 1, "company": 1}
-    assert tracker.reports["tags"].status == "ok"
+    assert tracker.figures["tags"].status == "ok"
 
 
 def test_sync_and_standalone_source_share_schema_and_cursors(

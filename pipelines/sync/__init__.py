@@ -5,12 +5,13 @@ warehouse repairs around a load, `results` what a run reports. Import from here.
 """
 
 from pipelines.sync.destination import DATASET
-from pipelines.sync.results import ObjectResult, SyncResult, summarize
+from pipelines.sync.results import SyncResult, summarize
 from pipelines.sync.run import parse_objects, sync, sync_account
+from sources.housecallpro.figures import ObjectFigures
 
 __all__ = [
     "DATASET",
-    "ObjectResult",
+    "ObjectFigures",
     "SyncResult",
     "parse_objects",
     "summarize",

@@ -1,7 +1,8 @@
 """What a sync did: per-object figures, the account's outcome, and the words `hcp sync` prints.
 
-`collect` turns the read's own figures (the tracker's pages, rows, status; the counter's
-requests) into final per-object outcomes once extract and load have ended. Must never: call a
+`collect` finalises the read's own figures (`sources.housecallpro.figures.ObjectFigures`: the
+tracker's pages, rows, status; the request counter's attempts) into `SyncResult.objects` once
+extract and load have ended; nothing is copied field by field. Must never: call a
 read ok whose read-from table failed (materials without all their categories are incomplete), or
 word a failure so a user would not know that rerunning `hcp sync` finishes the job.
 """
@@ -9,31 +10,11 @@ word a failure so a user would not know that rerunning `hcp sync` finishes the j
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipelines.verify import EXIT_OK, EXIT_OTHER
-from sources.housecallpro.helpers import ObjectReport, ReadTracker, RequestCounter
+from sources.housecallpro.figures import ObjectFigures, ReadTracker
 from sources.housecallpro.settings import BY_TABLE
-
-
-@dataclass
-class ObjectResult:
-    """One object's outcome in a sync: the figures of the summary table."""
-
-    table: str
-    status: str  # ok | skipped | failed | not run
-    mode: str = ""
-    rows: int = 0
-    pages: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("ok", "skipped")
 
 
 @dataclass
@@ -44,7 +25,7 @@ class SyncResult:
     ok: bool
     exit_code: int
     message: str
-    objects: dict[str, ObjectResult] = field(default_factory=dict)
+    objects: dict[str, ObjectFigures] = field(default_factory=dict)
     seconds: float = 0.0
     requests: int = 0
     company_name: str | None = None
@@ -53,54 +34,37 @@ class SyncResult:
     """Records newly flagged `_hcp_deleted_at` in this run, per table."""
 
     @property
-    def failed(self) -> list[ObjectResult]:
+    def failed(self) -> list[ObjectFigures]:
         return [o for o in self.objects.values() if o.status == "failed"]
 
     @property
-    def skipped(self) -> list[ObjectResult]:
+    def skipped(self) -> list[ObjectFigures]:
         return [o for o in self.objects.values() if o.status == "skipped"]
 
 
 def collect(
-    result: SyncResult,
-    tracker: ReadTracker,
-    counter: RequestCounter,
-    selected: list[str],
-    step_error: str | None,
+    result: SyncResult, tracker: ReadTracker, selected: list[str], step_error: str | None
 ) -> None:
-    """Per-object figures from the tracker (pages, rows, status) and the counter (requests)."""
-    tables = list(selected) + [t for t in tracker.reports if t not in selected]
+    """Final per-object figures once extract and load have ended, and the account's outcome.
+
+    The tracker's figures are final except for the status of reads without an end-of-read hook
+    (transformers: a clean extract means they finished) and of per-parent reads whose read-from
+    table failed (incomplete). The last retry of a failed read never happened: it is not counted.
+    """
+    tables = list(selected) + [t for t in tracker.read_tables() if t not in selected]
     for table in tables:
-        rep = tracker.reports.get(table) or ObjectReport(table)
-        count = counter.get(table)
-        status = rep.status
+        fig = tracker.of(table)
+        status = fig.status
         if status in ("running", "pending"):
-            # transformers have no end-of-read hook; a clean extract means they finished
-            status = "failed" if step_error else ("ok" if rep.started is not None else "not run")
-        error = rep.error or (step_error if status == "failed" else None)
-        parent = BY_TABLE[table].read_from if table in BY_TABLE else None
-        if (
-            status == "ok"
-            and BY_TABLE.get(table) is not None
-            and BY_TABLE[table].strategy == "per_parent"
-            and parent
-            and tracker.reports.get(parent)
-            and tracker.reports[parent].status == "failed"
-        ):
-            status, error = "failed", f"incomplete: parent {parent} failed"
-        retries = count.retries - (1 if status == "failed" and count.retries else 0)
-        result.objects[table] = ObjectResult(
-            table=table,
-            status=status,
-            mode=rep.mode,
-            rows=rep.rows,
-            pages=rep.pages,
-            requests=count.requests,
-            retries=max(0, retries),
-            rate_limited=count.rate_limited,
-            seconds=rep.seconds,
-            error=error,
-        )
+            status = "failed" if step_error else ("ok" if status == "running" else "not run")
+        error = fig.error or (step_error if status == "failed" else None)
+        obj = BY_TABLE.get(table)
+        read_from = obj.read_from if obj is not None and obj.strategy == "per_parent" else None
+        upstream = tracker.figures.get(read_from) if read_from else None
+        if status == "ok" and upstream is not None and upstream.status == "failed":
+            status, error = "failed", f"incomplete: parent {read_from} failed"
+        retries = fig.retries - (1 if status == "failed" and fig.retries else 0)
+        result.objects[table] = replace(fig, status=status, retries=max(0, retries), error=error)
     failed = result.failed
     if step_error and not failed:
         result.message = step_error

@@ -49,7 +49,7 @@ from pipelines.warehouse import LockTimeout
 from sources.housecallpro import housecallpro_from_client
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import HCPError
-from sources.housecallpro.helpers import ProgressCallback, ReadTracker, RequestCounter
+from sources.housecallpro.figures import ProgressCallback, ReadTracker, RequestCounter
 from sources.housecallpro.settings import JOB_LINE_ITEMS, OBJECTS, TABLES, history_table
 
 log = logging.getLogger("hcp.sync")
@@ -119,7 +119,8 @@ def sync_account(
     pipeline_name = f"hcp_{account.name}"
     paths = {o.path: o.table for o in OBJECTS}
     paths[JOB_LINE_ITEMS.path] = JOB_LINE_ITEMS.table
-    counter = RequestCounter(paths)
+    tracker = ReadTracker(on_progress=progress)
+    counter = RequestCounter(paths, tracker)
     own_client = client is None
     if client is None:
         client = HCPClient.from_account(account, timeout=timeout, max_retries=max_retries)
@@ -129,12 +130,11 @@ def sync_account(
             _run(
                 result,
                 client,
-                counter,
+                tracker,
                 selected,
                 dest,
                 pdir,
                 full_refresh=full_refresh,
-                progress=progress,
                 options={
                     k: v
                     for k, v in {
@@ -162,13 +162,12 @@ def sync_account(
 def _run(
     result: SyncResult,
     client: HCPClient,
-    counter: RequestCounter,
+    tracker: ReadTracker,
     selected: list[str],
     destination: Any,
     pipelines_dir: Path,
     *,
     full_refresh: bool,
-    progress: ProgressCallback | None,
     options: dict[str, Any],
     workers: int,
     dataset: str = DATASET,
@@ -181,7 +180,6 @@ def _run(
         result.exit_code, result.message = verdict.exit_code, verdict.message
         return
     result.company_name = company.get("name") if isinstance(company, dict) else None
-    tracker = ReadTracker(on_progress=progress)
     pipeline = dlt.pipeline(
         pipeline_name=result.pipeline_name,
         destination=destination,
@@ -218,7 +216,7 @@ def _run(
     except PipelineStepFailed as exc:
         step_error = f"{exc.step} step failed: {exc.exception}"
         log.error("sync of %s failed: %s", result.account, step_error)
-    collect(result, tracker, counter, selected, step_error)
+    collect(result, tracker, selected, step_error)
     if step_error is None and load_id is not None:
         try:
             flagged = flag_deleted(pipeline, result.account, load_id, fully_read(result.objects))

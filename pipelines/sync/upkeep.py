@@ -18,7 +18,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.sync.results import ObjectResult
+from sources.housecallpro.figures import ObjectFigures
 from sources.housecallpro.settings import (
     ACCOUNT_COLUMN,
     DELETED_AT_COLUMN,
@@ -146,7 +146,7 @@ def flag_deleted(
     return flagged
 
 
-def fully_read(objects: Mapping[str, ObjectResult]) -> list[str]:
+def fully_read(objects: Mapping[str, ObjectFigures]) -> list[str]:
     """The tables whose read in this run was complete and full, so a record missing from it is
     gone in HCP: ok, read in full (not incrementally), of a strategy that reads everything."""
     return [

@@ -42,9 +42,8 @@ from dlt.sources import DltResource
 
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import AuthError, HCPError, NotFound, PermissionDenied
+from sources.housecallpro.figures import ObjectFigures, ReadTracker
 from sources.housecallpro.helpers import (
-    ObjectReport,
-    ReadTracker,
     parse_ts,
     read_all,
     read_days,
@@ -75,7 +74,7 @@ from sources.housecallpro.settings import (
 
 __all__ = [
     "BUILDERS",
-    "ObjectReport",
+    "ObjectFigures",
     "ReadContext",
     "ReadTracker",
     "housecallpro",
@@ -420,8 +419,7 @@ def _per_parent(obj: HCPObject, ctx: ReadContext) -> DltResource:
 
     @dlt.transformer(name=obj.table, data_from=ctx.built[obj.read_from], **hints)
     def read(parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        rep = tracker.report(obj.table)
-        if rep.status == "pending":
+        if tracker.of(obj.table).status == "pending":
             tracker.start(obj.table, obj.strategy)
         keys = [p[parent_obj.primary_key] for p in parents]
         try:
@@ -540,7 +538,7 @@ def _job_line_items(obj: HCPObject, ctx: ReadContext) -> DltResource:
         state = dlt.current.resource_state()
         seen: dict[str, str] = state.setdefault("seen", {})
         pending: dict[str, str] = state.setdefault("pending", {})
-        if tracker.report(table).status == "pending":
+        if tracker.of(table).status == "pending":
             tracker.start(table, "per_job")
             todo = dict(pending)  # failed last time: ask again once per run
         else:
