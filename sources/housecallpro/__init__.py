@@ -127,10 +127,12 @@ def housecallpro_resources(
     """Every HCP object as a merged dlt resource, read through `client` (arguments: see
     `housecallpro`). One resource per row of `OBJECTS`, built by `BUILDERS[obj.strategy]`, then
     the optional `<object>_history` and `job_line_items` transformers over them. Call it inside
-    a `@dlt.source` that applies `propagate_account` (both sources here do)."""
+    a `@dlt.source` (as dlt's `rest_api_resources`): it sets that source's schema to give child
+    tables their root row's `account`."""
     unknown = sorted(set(history) - set(HISTORY_TABLES))
     if unknown:
         raise ValueError(f"history: unknown object(s) {unknown}; choose from {HISTORY_TABLES}")
+    _propagate_account()
     ctx = ReadContext(
         client=client,
         tracker=tracker if tracker is not None else ReadTracker(),
@@ -151,44 +153,20 @@ def housecallpro_resources(
     return out
 
 
-def propagate_account() -> None:
+def _propagate_account() -> None:
     """Child tables get the root row's account too, so they can be filtered without a join."""
     DataItemNormalizer.update_normalizer_config(
         dlt.current.source_schema(), {"propagation": {"root": {ACCOUNT_COLUMN: ACCOUNT_COLUMN}}}
     )
 
 
-@dlt.source(name="housecallpro", max_table_nesting=3)
-def housecallpro_from_client(
-    client: HCPClient,
-    tracker: ReadTracker | None = None,
-    company: dict[str, Any] | None = None,
-    account: str = "default",
-    full_refresh: bool = False,
-    lookback_s: int = LOOKBACK_S,
-    estimates_full_read_every_s: float = ESTIMATES_FULL_READ_EVERY_S,
-    routes_days_back: int = ROUTES_DAYS_BACK,
-    routes_days_ahead: int = ROUTES_DAYS_AHEAD,
-    history: Sequence[str] = (),
-    job_line_items: bool = False,
-) -> Sequence[DltResource]:
-    """The `housecallpro` source over a client the caller built (the sync: one client, its
-    observers, the key never handed on). Same name, schema, state and config section as
-    `housecallpro`, so warehouses and cursors are shared; arguments as there."""
-    propagate_account()
-    return housecallpro_resources(
-        client,
-        tracker=tracker,
-        company=company,
-        account=account,
-        full_refresh=full_refresh,
-        lookback_s=lookback_s,
-        estimates_full_read_every_s=estimates_full_read_every_s,
-        routes_days_back=routes_days_back,
-        routes_days_ahead=routes_days_ahead,
-        history=history,
-        job_line_items=job_line_items,
-    )
+housecallpro_from_client = dlt.source(name="housecallpro", max_table_nesting=3)(
+    housecallpro_resources
+)
+"""The `housecallpro` source over a client the caller built (the sync: one client, its
+observers, the key never handed on). Same name, schema, state and config section as
+`housecallpro` (the unset options come from `[sources.housecallpro]`), so warehouses and cursors
+are shared; arguments as `housecallpro_resources`."""
 
 
 @dlt.source(name="housecallpro", max_table_nesting=3)
@@ -232,21 +210,14 @@ def housecallpro(
         job_line_items: also read `/jobs/{id}/line_items` for each job the jobs read yields
             (one request per changed job) into `job_line_items`.
     """
-    propagate_account()
-    client = HCPClient(api_key, base_url, rate_limit=rate_limit, concurrency=concurrency)
-    return housecallpro_resources(
-        client,
-        tracker=tracker,
-        company=company,
-        account=account,
-        full_refresh=full_refresh,
-        lookback_s=lookback_s,
-        estimates_full_read_every_s=estimates_full_read_every_s,
-        routes_days_back=routes_days_back,
-        routes_days_ahead=routes_days_ahead,
-        history=history,
-        job_line_items=job_line_items,
+    options = dict(locals())  # exactly the arguments: dlt has resolved the unset ones from config
+    client = HCPClient(
+        options.pop("api_key"),
+        options.pop("base_url"),
+        rate_limit=options.pop("rate_limit"),
+        concurrency=options.pop("concurrency"),
     )
+    return housecallpro_resources(client, **options)
 
 
 def _tag(rows: Iterable[dict[str, Any]], account: str) -> None:
