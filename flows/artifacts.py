@@ -1,8 +1,9 @@
 """The figures a flow run reports, and the markdown artifact that shows them in the Prefect UI.
 
 One artifact per run, under a fixed key per flow (`hcp-sync`, `hcp-push-leads`) so the UI shows
-its history as versions. The figures are counts and seconds only: nothing here may hold a key
-or a lead's personal data, and every error text is passed through `redact` before it gets here.
+its history as versions. The figures are counts and seconds only (per object: the read side's
+`ObjectFigures`, used as it is): nothing here may hold a key or a lead's personal data, and
+every error text is passed through `redact` before it gets here.
 """
 
 from __future__ import annotations
@@ -10,27 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sources.housecallpro.figures import ObjectFigures
+
 SYNC_KEY = "hcp-sync"
 PUSH_KEY = "hcp-push-leads"
 
 
 @dataclass(frozen=True)
-class ObjectFigures:
-    """One HCP object in one account's sync."""
-
-    name: str
-    rows: int = 0
-    pages: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-
-
-@dataclass(frozen=True)
 class AccountFigures:
-    """One account's sync: per object, or why the account failed as a whole."""
+    """One account's sync: per object (the sync's own `ObjectFigures`, errors redacted), or why
+    the account failed as a whole."""
 
     account: str
     objects: tuple[ObjectFigures, ...] = ()
@@ -114,7 +104,7 @@ def sync_markdown(
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
         lines += [
-            f"| {o.name} | {o.rows} | {o.pages} | {o.requests} | {o.retries} | "
+            f"| {o.table} | {o.rows} | {o.pages} | {o.requests} | {o.retries} | "
             f"{o.rate_limited} | {o.seconds:.1f} | {_cell(o.error)} |"
             for o in account.objects
         ]

@@ -6,14 +6,16 @@ per-account fan-out (one account's bad key fails its task, not the others), retr
 on transient errors and never on a bad key, the DuckDB lock around each task that opens the
 file, a markdown artifact per run, and logs through Prefect's logger.
 
+Must never: do a job `pipelines/` owns (reading, loading, figures), or let a key or an
+unredacted error text reach a log line or the artifact.
+
 Run it once: `python -m flows.sync` (or `python flows/sync.py`); on a schedule: `hcp serve`.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -21,12 +23,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from flows.accounts import account_names, redact, resolve_account
-from flows.artifacts import SYNC_KEY, AccountFigures, ObjectFigures, publish, sync_markdown
+from flows.artifacts import SYNC_KEY, AccountFigures, publish, sync_markdown
 from flows.retry import RETRIES, RETRY_DELAYS_S, RETRY_JITTER, KeyRejected, retry_if_transient
 from pipelines import config
 from pipelines.sync import SyncResult, parse_objects, sync_account
+from pipelines.transform import run_transforms
 from pipelines.verify import EXIT_INVALID_TOKEN, EXIT_PERMISSION
 from pipelines.warehouse import duckdb_lock
+from sources.housecallpro.figures import ObjectFigures, ProgressCallback
 
 
 class SyncFailed(Exception):
@@ -40,16 +44,7 @@ class ObjectsFailed(Exception):
 def figures_from_result(result: SyncResult, secrets: tuple[str, ...] = ()) -> AccountFigures:
     """`SyncResult` -> the artifact's figures, every error text redacted."""
     objects = tuple(
-        ObjectFigures(
-            name=o.table,
-            rows=o.rows,
-            pages=o.pages,
-            requests=o.requests,
-            retries=o.retries,
-            rate_limited=o.rate_limited,
-            seconds=o.seconds,
-            error=redact(o.error, secrets) if o.error else None,
-        )
+        replace(o, error=redact(o.error, secrets) if o.error else None)
         for o in result.objects.values()
     )
     return AccountFigures(account=result.account, objects=objects, seconds=result.seconds)
@@ -69,10 +64,10 @@ def raise_for_result(result: SyncResult, secrets: tuple[str, ...] = ()) -> None:
     raise ObjectsFailed(message)
 
 
-def _progress_logger(logger: Any, secrets: tuple[str, ...]) -> Callable[[str, Any], None]:
+def _progress_logger(logger: Any, secrets: tuple[str, ...]) -> ProgressCallback:
     """A `progress` callback that logs each object once, when its read ends (not every page)."""
 
-    def progress(table: str, report: Any) -> None:
+    def progress(table: str, report: ObjectFigures) -> None:
         if report.status in ("ok", "skipped", "failed"):
             line = f"{table}: {report.status}, {report.rows} rows in {report.pages} page(s)"
             if report.error:
@@ -121,33 +116,18 @@ def sync_account_task(
     return figures_from_result(result, secrets)
 
 
-def _find_transforms() -> Callable[..., Any] | None:
-    """`pipelines.transform.run_transforms` once the models have landed, else None."""
-    try:
-        module = importlib.import_module("pipelines.transform")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pipelines.transform":
-            raise
-        return None
-    return getattr(module, "run_transforms", None)
-
-
 @task(name="transforms", retries=1, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def transform_task(db_path: str) -> str:
     """Rebuild the `analytics` models from what landed; returns a one-line summary."""
     logger = get_run_logger()
-    run_transforms = _find_transforms()
-    if run_transforms is None:
-        logger.info("transforms are not installed yet; the run ends after loading")
-        return "not available"
     with duckdb_lock(db_path, on_wait=logger.info):
         result = run_transforms(
             db_path,
             on_model=lambda m: logger.info("model %s: %d rows", m.name, m.rows),
             on_wait=logger.info,
         )
-    failed_audits = len(getattr(result, "failed_audits", ()))
-    for note in getattr(result, "notes", ()):
+    failed_audits = len(result.failed_audits)
+    for note in result.notes:
         logger.warning("transforms: %s", note)
     summary = f"{len(result.models)} models rebuilt, {failed_audits} audit warning(s)"
     logger.info("transforms: %s", summary)
@@ -178,7 +158,7 @@ def sync_flow(
         full_refresh: re-read the objects in full and merge (never drops tables or history).
         db_path: the DuckDB file; default `DESTINATION__DUCKDB__CREDENTIALS` or `hcp_sync.duckdb`.
         secret_blocks: account name -> name of a Prefect `Secret` block holding its API key.
-        transforms: rebuild the `analytics` models after loading (when they are installed).
+        transforms: rebuild the `analytics` models after loading.
     """
     logger = get_run_logger()
     started = time.monotonic()

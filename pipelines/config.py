@@ -19,9 +19,8 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigProviderException
 
-DEFAULT_BASE_URL = "https://api.housecallpro.com"
-DEFAULT_RATE_LIMIT = 10.0  # requests per second, shared by all threads of one client
-DEFAULT_CONCURRENCY = 4  # requests in flight
+from sources.housecallpro.settings import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, DEFAULT_RATE_LIMIT
+
 DEFAULT_DB_PATH = "hcp_sync.duckdb"
 RESERVED_DB_STEMS = frozenset({"hcp", "staging", "analytics", "main"})
 """DuckDB names a database (catalog) after its file: `hcp.duckdb` would make every `hcp.<table>`

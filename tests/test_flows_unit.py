@@ -9,7 +9,7 @@ import pytest
 from prefect.states import Failed
 
 from flows.accounts import redact
-from flows.artifacts import AccountFigures, ObjectFigures, PushFigures, push_markdown, sync_markdown
+from flows.artifacts import AccountFigures, PushFigures, push_markdown, sync_markdown
 from flows.push_leads import TooManyFailedLeads, check_failed_share
 from flows.retry import KeyRejected, is_transient, retry_if_transient
 from flows.serve import build_deployments, load_flow, load_specs
@@ -21,6 +21,7 @@ from sources.housecallpro.errors import (
     ServerError,
     TransportError,
 )
+from sources.housecallpro.figures import ObjectFigures
 from sources.housecallpro.settings import OBJECTS
 
 

@@ -22,7 +22,7 @@ from pipelines.config import Account
 from pipelines.sync import sync_account
 from sources.housecallpro import housecallpro
 from sources.housecallpro.client import HCPClient
-from sources.housecallpro.helpers import ReadTracker
+from sources.housecallpro.figures import ReadTracker
 from sources.housecallpro.settings import BY_TABLE, OBJECTS
 
 BASE = "https://hcp.test"
@@ -433,4 +433,33 @@ def test_source_runs_standalone_with_dlt(fake: FakeHCP, tmp_path: Path):
     source = housecallpro(api_key=KEY, base_url=BASE, rate_limit=0, tracker=tracker)
     pipeline.run(source.with_resources("tags", "company"))
     assert counts(tmp_path / "s.duckdb") == {"tags": 1, "company": 1}
-    assert tracker.reports["tags"].status == "ok"
+    assert tracker.figures["tags"].status == "ok"
+
+
+def test_sync_and_standalone_source_share_schema_and_cursors(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    """The sync's client-built source is the `housecallpro` source: one schema name, one state
+    layout, so a warehouse synced by either is read on incrementally by the other."""
+    fake.data["customers"] = customers(450)
+    db, pdir = tmp_path / "w.duckdb", tmp_path / "dlt"
+    first = sync_account(account, db, objects="customers", pipelines_dir=pdir)
+    assert first.ok, first.message
+    pipeline = dlt.pipeline(
+        "hcp_default",
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name="hcp",
+        pipelines_dir=str(pdir),
+    )
+    assert pipeline.default_schema_name == "housecallpro"
+    state = pipeline.state["sources"]["housecallpro"]["resources"]["customers"]
+    cursor = state["incremental"]["updated_at"]["last_value"]
+    assert cursor == max(c["updated_at"] for c in fake.data["customers"])
+    fake.requests.clear()
+    source = housecallpro(api_key=KEY, base_url=BASE, rate_limit=0)
+    pipeline.run(source.with_resources("customers"))
+    assert fake.count("/customers") == 1  # the sync's cursor, picked up by the standalone source
+    fake.requests.clear()
+    again = sync_account(account, db, objects="customers", pipelines_dir=pdir)
+    assert again.ok and fake.count("/customers") == 1
+    assert counts(db)["customers"] == 450

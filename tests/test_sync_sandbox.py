@@ -22,7 +22,7 @@ import pytest
 
 from pipelines.config import Account
 from pipelines.sync import sync_account
-from pipelines.sync.run import _destination_key, pipelines_dir_for
+from pipelines.sync.destination import destination_key, pipelines_dir_for
 from sandbox.server import SandboxHandle, run_sandbox
 from sandbox.settings import SandboxSettings
 from sources.housecallpro.settings import INCREMENTAL_TABLES, OBJECTS
@@ -226,7 +226,7 @@ def _reached(kill_at: str, sb: SandboxHandle, db: Path, half: int) -> bool:
     if kill_at == "mid-read":
         return sb.admin.counters()["total_requests"] >= half
     # "in-load": the package is normalized and the load has begun (a package left behind)
-    pipeline = pipelines_dir_for(db, _destination_key(db, None)) / "hcp_default"
+    pipeline = pipelines_dir_for(db, destination_key(db, None)) / "hcp_default"
     return any((pipeline / "load" / "normalized").glob("*"))
 
 

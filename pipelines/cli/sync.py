@@ -31,7 +31,7 @@ from pipelines.config import destination as configured_destination
 from pipelines.sync import DATASET, SyncResult, parse_objects, summarize, sync_account
 from pipelines.verify import EXIT_OTHER
 from pipelines.warehouse import LockTimeout
-from sources.housecallpro.helpers import ObjectReport
+from sources.housecallpro.figures import ObjectFigures
 
 _STATUS = {
     "pending": "[dim]waiting[/]",
@@ -47,10 +47,10 @@ class _Progress:
     """Per-object pages and rows, redrawn by rich.Live (callbacks arrive from many threads)."""
 
     def __init__(self, tables: list[str]) -> None:
-        self.rows: dict[str, ObjectReport] = {t: ObjectReport(t) for t in tables}
+        self.rows: dict[str, ObjectFigures] = {t: ObjectFigures(t) for t in tables}
         self._lock = threading.Lock()
 
-    def __call__(self, table: str, report: ObjectReport) -> None:
+    def __call__(self, table: str, report: ObjectFigures) -> None:
         with self._lock:
             self.rows[table] = dataclasses.replace(report)
 

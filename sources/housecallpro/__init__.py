@@ -3,8 +3,13 @@
 API docs: https://docs.housecallpro.com/ (notes in HCP_API.md). Get a key in HCP: App Store ->
 API Key Management -> Generate API Key (MAX plan); set `SOURCES__HOUSECALLPRO__API_KEY`.
 
-One resource per row of `settings.OBJECTS`, all merged on their primary key, all read through
-the one `HCPClient` (rate limit, concurrency, retries). Nested lists become dlt child tables
+As dlt's `rest_api_resources` / `rest_api_source`: `housecallpro_resources(client, ...)` builds
+the resources from a client, one per row of `settings.OBJECTS` by `BUILDERS[obj.strategy]` (one
+`(obj, ctx)` signature each), all merged on their primary key, all read through the one
+`HCPClient` (rate limit, concurrency, retries). `housecallpro(api_key=...)` is the standalone
+dlt source (it builds the client from the key); `housecallpro_from_client(client, ...)` is the
+same source (name, schema, state, config section) over a client the caller built, so the sync
+never hands the key to anything but its client. Nested lists become dlt child tables
 (`customers__addresses`, `jobs__schedule__appointments`, `estimates__options`, ...).
 
 Incremental objects (customers, jobs, estimates, events) are read newest first and stop at the
@@ -25,8 +30,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,11 +40,10 @@ import dlt
 from dlt.common.normalizers.json.relational import DataItemNormalizer
 from dlt.sources import DltResource
 
-from sources.housecallpro.client import DEFAULT_BASE_URL, HCPClient
+from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import AuthError, HCPError, NotFound, PermissionDenied
+from sources.housecallpro.figures import ObjectFigures, ReadTracker
 from sources.housecallpro.helpers import (
-    ObjectReport,
-    ReadTracker,
     parse_ts,
     read_all,
     read_days,
@@ -49,6 +54,9 @@ from sources.housecallpro.helpers import (
 from sources.housecallpro.settings import (
     ACCOUNT_COLUMN,
     BY_TABLE,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
     DELETED_AT_COLUMN,
     DELETION_STRATEGIES,
     ESTIMATES_FULL_READ_EVERY_S,
@@ -60,16 +68,105 @@ from sources.housecallpro.settings import (
     ROUTES_DAYS_AHEAD,
     ROUTES_DAYS_BACK,
     HCPObject,
+    Strategy,
     history_table,
 )
 
-__all__ = ["housecallpro", "ObjectReport", "ReadTracker"]
+__all__ = [
+    "BUILDERS",
+    "ObjectFigures",
+    "ReadContext",
+    "ReadTracker",
+    "housecallpro",
+    "housecallpro_from_client",
+    "housecallpro_resources",
+]
 
 log = logging.getLogger("hcp.source")
 
 PERIODIC_FULL_READ = {"estimates"}
 """Objects whose cursor misses some changes (estimate option approvals do not bump the
 estimate's `updated_at`, HCP_API.md §5) and are therefore re-read in full now and then."""
+
+
+@dataclass
+class ReadContext:
+    """What every resource builder gets besides its object row: the one client, the tracker,
+    the account and the options of this source instance."""
+
+    client: HCPClient
+    tracker: ReadTracker
+    account: str
+    company: dict[str, Any] | None
+    full_refresh: bool
+    lookback_s: int
+    estimates_full_read_every_s: float
+    routes_days_back: int
+    routes_days_ahead: int
+    built: dict[str, DltResource] = field(default_factory=dict)
+    """Resources built so far, by table: a read reads from (`read_from`) one built before it."""
+
+
+Builder = Callable[[HCPObject, ReadContext], DltResource]
+
+
+def housecallpro_resources(
+    client: HCPClient,
+    *,
+    tracker: ReadTracker | None = None,
+    company: dict[str, Any] | None = None,
+    account: str = "default",
+    full_refresh: bool = False,
+    lookback_s: int = LOOKBACK_S,
+    estimates_full_read_every_s: float = ESTIMATES_FULL_READ_EVERY_S,
+    routes_days_back: int = ROUTES_DAYS_BACK,
+    routes_days_ahead: int = ROUTES_DAYS_AHEAD,
+    history: Sequence[str] = (),
+    job_line_items: bool = False,
+) -> list[DltResource]:
+    """Every HCP object as a merged dlt resource, read through `client` (arguments: see
+    `housecallpro`). One resource per row of `OBJECTS`, built by `BUILDERS[obj.strategy]`, then
+    the optional `<object>_history` and `job_line_items` transformers over them. Call it inside
+    a `@dlt.source` (as dlt's `rest_api_resources`): it sets that source's schema to give child
+    tables their root row's `account`."""
+    unknown = sorted(set(history) - set(HISTORY_TABLES))
+    if unknown:
+        raise ValueError(f"history: unknown object(s) {unknown}; choose from {HISTORY_TABLES}")
+    _propagate_account()
+    ctx = ReadContext(
+        client=client,
+        tracker=tracker if tracker is not None else ReadTracker(),
+        account=account,
+        company=company,
+        full_refresh=full_refresh,
+        lookback_s=lookback_s,
+        estimates_full_read_every_s=estimates_full_read_every_s,
+        routes_days_back=routes_days_back,
+        routes_days_ahead=routes_days_ahead,
+    )
+    for obj in OBJECTS:
+        ctx.built[obj.table] = BUILDERS[obj.strategy](obj, ctx)
+    out = [ctx.built[o.table] for o in OBJECTS]
+    out += [_history(BY_TABLE[t], ctx) for t in HISTORY_TABLES if t in history]
+    if job_line_items:
+        out.append(_job_line_items(JOB_LINE_ITEMS, ctx))
+    return out
+
+
+def _propagate_account() -> None:
+    """Child tables get the root row's account too, so they can be filtered without a join."""
+    DataItemNormalizer.update_normalizer_config(
+        dlt.current.source_schema(), {"propagation": {"root": {ACCOUNT_COLUMN: ACCOUNT_COLUMN}}}
+    )
+
+
+housecallpro_from_client = dlt.source(name="housecallpro", max_table_nesting=3)(
+    housecallpro_resources
+)
+"""The `housecallpro` source over a client the caller built (the sync: one client, its
+observers, the key never handed on). Same name, schema, state and config section as
+`housecallpro` (the unset options come from `[sources.housecallpro]`), so warehouses and cursors
+are shared; arguments as `housecallpro_resources`."""
 
 
 @dlt.source(name="housecallpro", max_table_nesting=3)
@@ -81,19 +178,18 @@ def housecallpro(
     estimates_full_read_every_s: float = ESTIMATES_FULL_READ_EVERY_S,
     routes_days_back: int = ROUTES_DAYS_BACK,
     routes_days_ahead: int = ROUTES_DAYS_AHEAD,
-    rate_limit: float = 10.0,
-    concurrency: int = 4,
-    client: Any = None,
-    tracker: Any = None,
-    company: Any = None,
+    rate_limit: float = DEFAULT_RATE_LIMIT,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    tracker: ReadTracker | None = None,
+    company: dict[str, Any] | None = None,
     account: str = "default",
     history: Sequence[str] = (),
     job_line_items: bool = False,
 ) -> Sequence[DltResource]:
-    """Every HCP object as a merged dlt resource.
+    """Every HCP object as a merged dlt resource, over a client built here from the key.
 
     Args:
-        api_key: HCP API key (`Token` auth). Ignored when `client` is given.
+        api_key: HCP API key (`Token` auth).
         base_url: HCP (or the local sandbox) base URL.
         full_refresh: re-read every object in full and merge; cursors still move forward and no
             table is dropped.
@@ -102,10 +198,9 @@ def housecallpro(
             than this (option approvals do not bump `updated_at`); 0 disables.
         routes_days_back: also read routes of this many days before today (1 request a day).
         routes_days_ahead: also read routes of this many days after today (1 request a day).
-        rate_limit: requests per second of the client built here (not used with `client`).
-        concurrency: requests in flight of the client built here (not used with `client`).
-        client: an `HCPClient` to share (the sync passes one so requests are counted).
-        tracker: a `ReadTracker` receiving per-object pages, rows, status and errors.
+        rate_limit: requests per second of the client built here.
+        concurrency: requests in flight of the client built here.
+        tracker: a `ReadTracker` receiving per-object figures (pages, rows, status, errors).
         company: the `/company` body when the caller already has it (the sync's key check),
             which saves one request.
         account: the account name written into every row's `account` column (first part of
@@ -115,42 +210,14 @@ def housecallpro(
         job_line_items: also read `/jobs/{id}/line_items` for each job the jobs read yields
             (one request per changed job) into `job_line_items`.
     """
-    unknown = sorted(set(history) - set(HISTORY_TABLES))
-    if unknown:
-        raise ValueError(f"history: unknown object(s) {unknown}; choose from {HISTORY_TABLES}")
-    # child tables get the root row's account too, so they can be filtered without a join
-    DataItemNormalizer.update_normalizer_config(
-        dlt.current.source_schema(), {"propagation": {"root": {ACCOUNT_COLUMN: ACCOUNT_COLUMN}}}
+    options = dict(locals())  # exactly the arguments: dlt has resolved the unset ones from config
+    client = HCPClient(
+        options.pop("api_key"),
+        options.pop("base_url"),
+        rate_limit=options.pop("rate_limit"),
+        concurrency=options.pop("concurrency"),
     )
-    if client is None:
-        client = HCPClient(api_key, base_url, rate_limit=rate_limit, concurrency=concurrency)
-    tracker = tracker if tracker is not None else ReadTracker()
-    resources: dict[str, DltResource] = {}
-    for obj in OBJECTS:
-        if obj.strategy == "incremental":
-            every = estimates_full_read_every_s if obj.table in PERIODIC_FULL_READ else 0
-            resources[obj.table] = _incremental(
-                obj, client, tracker, account, full_refresh, lookback_s, every
-            )
-        elif obj.strategy == "per_parent":
-            continue  # built after its parent, below
-        elif obj.strategy == "single":
-            resources[obj.table] = _single(obj, client, tracker, account, company)
-        elif obj.strategy == "daily":
-            zone = company.get("time_zone") if isinstance(company, dict) else None
-            days = (routes_days_back, routes_days_ahead, zone)
-            resources[obj.table] = _full(obj, client, tracker, account, days)
-        else:
-            resources[obj.table] = _full(obj, client, tracker, account)
-    for obj in OBJECTS:
-        if obj.strategy == "per_parent":
-            assert obj.parent is not None
-            resources[obj.table] = _per_parent(obj, resources[obj.parent], client, tracker, account)
-    out = [resources[o.table] for o in OBJECTS]
-    out += [_history(BY_TABLE[t], resources[t]) for t in HISTORY_TABLES if t in history]
-    if job_line_items:
-        out.append(_job_line_items(resources["jobs"], client, tracker, account, lookback_s))
-    return out
+    return housecallpro_resources(client, **options)
 
 
 def _tag(rows: Iterable[dict[str, Any]], account: str) -> None:
@@ -202,21 +269,18 @@ def _fail(tracker: ReadTracker, obj: HCPObject, exc: HCPError) -> None:
     tracker.finish(obj.table, "failed", str(exc))
 
 
-def _incremental(
-    obj: HCPObject,
-    client: HCPClient,
-    tracker: ReadTracker,
-    account: str,
-    full_refresh: bool,
-    lookback_s: int,
-    full_read_every_s: float,
-) -> DltResource:
+def _incremental(obj: HCPObject, ctx: ReadContext) -> DltResource:
+    """Newest first, stopping at the saved cursor minus the lookback; the cursor moves only
+    after a complete read (estimates: re-read in full every `estimates_full_read_every_s`)."""
     cursor_name = obj.cursor or "updated_at"
+    client, tracker, account = ctx.client, ctx.tracker, ctx.account
+    full_refresh = ctx.full_refresh
+    full_read_every_s = ctx.estimates_full_read_every_s if obj.table in PERIODIC_FULL_READ else 0
 
     @dlt.resource(**_hints(obj))
     def read(
         cursor: dlt.sources.incremental[str] = dlt.sources.incremental(  # noqa: B008
-            cursor_name, row_order="desc", lag=lookback_s
+            cursor_name, row_order="desc", lag=ctx.lookback_s
         ),
     ) -> Iterator[list[dict[str, Any]]]:
         # We apply the range ourselves (explicit stop at cursor - lookback) and move the cursor
@@ -260,36 +324,21 @@ def _incremental(
     return read
 
 
-def _full(
+def _listed(
     obj: HCPObject,
-    client: HCPClient,
-    tracker: ReadTracker,
-    account: str,
-    days: tuple[int, int, str | None] | None = None,
+    ctx: ReadContext,
+    pages: Callable[[Callable[[int], None]], Iterator[list[dict[str, Any]]]],
 ) -> DltResource:
-    walk = obj.strategy == "tree"
+    """A resource of every page `pages(on_page)` yields, tagged and tracked; an HCP error ends
+    the read as failed (or skipped, for an application-key-only object)."""
+    tracker = ctx.tracker
 
     @dlt.resource(**_hints(obj))
     def read() -> Iterator[list[dict[str, Any]]]:
         tracker.start(obj.table, obj.strategy)
-
-        def on_page(n: int) -> None:
-            tracker.page(obj.table, n)
-
         try:
-            if days is not None:
-                back, ahead, zone = days
-                pages = read_days(
-                    client, obj, days_back=back, days_ahead=ahead, time_zone=zone, on_page=on_page
-                )
-            elif walk:
-                pages = walk_tree(
-                    client, obj, parent_param=obj.parent_param or "parent_uuid", on_page=on_page
-                )
-            else:
-                pages = read_all(client, obj, on_page=on_page)
-            for rows in pages:
-                _tag(rows, account)
+            for rows in pages(lambda n: tracker.page(obj.table, n)):
+                _tag(rows, ctx.account)
                 yield rows
         except HCPError as exc:
             _fail(tracker, obj, exc)
@@ -299,19 +348,49 @@ def _full(
     return read
 
 
-def _per_parent(
-    obj: HCPObject, parent: DltResource, client: HCPClient, tracker: ReadTracker, account: str
-) -> DltResource:
-    """Materials: one listing per category the parent resource yields (HCP_API.md §3)."""
-    parent_obj = next(o for o in OBJECTS if o.table == obj.parent)
+def _full(obj: HCPObject, ctx: ReadContext) -> DltResource:
+    """Every page, pages 2..N concurrently (no usable cursor)."""
+    return _listed(obj, ctx, lambda on_page: read_all(ctx.client, obj, on_page=on_page))
+
+
+def _tree(obj: HCPObject, ctx: ReadContext) -> DltResource:
+    """Material categories, walked level by level."""
+    param = obj.parent_param or "parent_uuid"
+    return _listed(
+        obj, ctx, lambda on_page: walk_tree(ctx.client, obj, parent_param=param, on_page=on_page)
+    )
+
+
+def _daily(obj: HCPObject, ctx: ReadContext) -> DltResource:
+    """Routes: HCP's default day plus the configured days around it (company time zone)."""
+    zone = ctx.company.get("time_zone") if ctx.company is not None else None
+    return _listed(
+        obj,
+        ctx,
+        lambda on_page: read_days(
+            ctx.client,
+            obj,
+            days_back=ctx.routes_days_back,
+            days_ahead=ctx.routes_days_ahead,
+            time_zone=zone,
+            on_page=on_page,
+        ),
+    )
+
+
+def _per_parent(obj: HCPObject, ctx: ReadContext) -> DltResource:
+    """Materials: one listing per category the `read_from` resource yields (HCP_API.md §3)."""
+    if obj.read_from is None or obj.read_from not in ctx.built:
+        raise ValueError(f"{obj.table}: read_from {obj.read_from!r} must be built before it")
+    parent_obj = BY_TABLE[obj.read_from]
     param = obj.parent_param or f"{parent_obj.primary_key}"
+    client, tracker = ctx.client, ctx.tracker
     hints = _hints(obj)
     hints.pop("name")
 
-    @dlt.transformer(name=obj.table, data_from=parent, **hints)
+    @dlt.transformer(name=obj.table, data_from=ctx.built[obj.read_from], **hints)
     def read(parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        rep = tracker.report(obj.table)
-        if rep.status == "pending":
+        if tracker.of(obj.table).status == "pending":
             tracker.start(obj.table, obj.strategy)
         keys = [p[parent_obj.primary_key] for p in parents]
         try:
@@ -325,19 +404,16 @@ def _per_parent(
         except HCPError as exc:
             _fail(tracker, obj, exc)
             return []
-        _tag(rows, account)
+        _tag(rows, ctx.account)
         return rows
 
     return read
 
 
-def _single(
-    obj: HCPObject,
-    client: HCPClient,
-    tracker: ReadTracker,
-    account: str,
-    company: dict[str, Any] | None,
-) -> DltResource:
+def _single(obj: HCPObject, ctx: ReadContext) -> DltResource:
+    """`/company`: one object; the body the sync's key check already fetched when given."""
+    client, tracker, company = ctx.client, ctx.tracker, ctx.company
+
     @dlt.resource(**_hints(obj))
     def read() -> Iterator[dict[str, Any]]:
         tracker.start(obj.table, "single")
@@ -347,17 +423,28 @@ def _single(
             _fail(tracker, obj, exc)
             return
         tracker.page(obj.table, 1)
-        yield {**body, ACCOUNT_COLUMN: account}
+        yield {**body, ACCOUNT_COLUMN: ctx.account}
         tracker.finish(obj.table)
 
     return read
+
+
+BUILDERS: dict[Strategy, Builder] = {
+    "incremental": _incremental,
+    "full": _full,
+    "tree": _tree,
+    "daily": _daily,
+    "single": _single,
+    "per_parent": _per_parent,
+}
+"""One builder per read strategy, all `(obj, ctx) -> DltResource`: a new strategy is one entry."""
 
 
 VALID_FROM, VALID_TO = "valid_from", "valid_to"
 """Validity columns of `<object>_history` (UTC; `valid_to` is NULL for the current version)."""
 
 
-def _history(obj: HCPObject, parent: DltResource) -> DltResource:
+def _history(obj: HCPObject, ctx: ReadContext) -> DltResource:
     """`<object>_history`: every version of `obj` seen, with `valid_from` / `valid_to`.
 
     A transformer over the object's own resource, so the rows are the ones just read (no second
@@ -378,7 +465,7 @@ def _history(obj: HCPObject, parent: DltResource) -> DltResource:
 
     @dlt.transformer(
         name=history_table(obj.table),
-        data_from=parent,
+        data_from=ctx.built[obj.table],
         write_disposition={
             "disposition": "merge",
             "strategy": "scd2",
@@ -394,13 +481,7 @@ def _history(obj: HCPObject, parent: DltResource) -> DltResource:
     return versions
 
 
-def _job_line_items(
-    jobs: DltResource,
-    client: HCPClient,
-    tracker: ReadTracker,
-    account: str,
-    lookback_s: int,
-) -> DltResource:
+def _job_line_items(obj: HCPObject, ctx: ReadContext) -> DltResource:
     """`/jobs/{id}/line_items` for each job the (incremental) jobs read yields.
 
     The jobs read re-yields the jobs of its lookback window (already loaded last run); the
@@ -409,12 +490,13 @@ def _job_line_items(
     (`pending`) and asked again on the next run, because the jobs cursor has moved past it.
     Line items are replaced per job (merge key `account, job_id`), so removed ones disappear.
     """
-    obj = JOB_LINE_ITEMS
+    assert obj.read_from is not None
+    client, tracker, account, lookback_s = ctx.client, ctx.tracker, ctx.account, ctx.lookback_s
     table = obj.table
 
     @dlt.transformer(
         name=table,
-        data_from=jobs,
+        data_from=ctx.built[obj.read_from],
         primary_key=[ACCOUNT_COLUMN, obj.primary_key],
         merge_key=[ACCOUNT_COLUMN, "job_id"],
         write_disposition="merge",
@@ -427,7 +509,7 @@ def _job_line_items(
         state = dlt.current.resource_state()
         seen: dict[str, str] = state.setdefault("seen", {})
         pending: dict[str, str] = state.setdefault("pending", {})
-        if tracker.report(table).status == "pending":
+        if tracker.of(table).status == "pending":
             tracker.start(table, "per_job")
             todo = dict(pending)  # failed last time: ask again once per run
         else:

@@ -39,9 +39,13 @@ from sources.housecallpro.errors import (
     message_from_body,
 )
 from sources.housecallpro.ratelimit import TokenBucket
+from sources.housecallpro.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    MAX_PAGE_SIZE,
+)
 
-DEFAULT_BASE_URL = "https://api.housecallpro.com"
-MAX_PAGE_SIZE = 200  # HCP_API.md §2: larger values are clamped
 USER_AGENT = "hcp-sync/0.1 (+https://github.com/hcp-sync/hcp-sync)"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _META_KEYS = frozenset(
@@ -181,8 +185,8 @@ class HCPClient:
         base_url: str = DEFAULT_BASE_URL,
         *,
         timeout: float = 30.0,
-        rate_limit: float = 10.0,
-        concurrency: int = 4,
+        rate_limit: float = DEFAULT_RATE_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
         max_retries: int = 5,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,

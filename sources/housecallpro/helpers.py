@@ -1,96 +1,27 @@
 """Read strategies of the HCP source, on top of the one client (`client.py`).
 
 Each function turns one row of `settings.OBJECTS` into pages of records. None of them pages by
-hand: `HCPClient.iter_pages` owns paging; this module only decides which listings to make, when
-to stop, and what to count. Must never: swallow an error silently (the tracker records it and
-the sync reports it), or fetch a page an incremental read does not need.
+hand: `HCPClient.iter_pages` owns paging; this module only decides which listings to make and
+when to stop, and reports each page through `on_page` (counting lives in `figures.py`). Must
+never: swallow an error silently (the caller's tracker records it and the sync reports it), or
+fetch a page an incremental read does not need.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sources.housecallpro.client import Exchange, HCPClient
+from sources.housecallpro.client import HCPClient
 from sources.housecallpro.settings import HCPObject
 
 log = logging.getLogger("hcp.source")
 
 Record = dict[str, Any]
-ProgressCallback = Callable[[str, "ObjectReport"], None]
-
-
-@dataclass
-class ObjectReport:
-    """What one object's read did in this run (requests are counted by `RequestCounter`)."""
-
-    table: str
-    pages: int = 0
-    rows: int = 0
-    status: str = "pending"  # pending | running | ok | skipped | failed
-    error: str | None = None
-    mode: str = ""  # incremental | full | tree | per_parent | single
-    started: float | None = None
-    finished: float | None = None
-
-    @property
-    def seconds(self) -> float:
-        if self.started is None:
-            return 0.0
-        return (self.finished or time.monotonic()) - self.started
-
-
-@dataclass
-class ReadTracker:
-    """Thread-safe per-object counters shared by the resources of one source instance."""
-
-    on_progress: ProgressCallback | None = None
-    reports: dict[str, ObjectReport] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def report(self, table: str) -> ObjectReport:
-        with self._lock:
-            if table not in self.reports:
-                self.reports[table] = ObjectReport(table)
-            return self.reports[table]
-
-    def start(self, table: str, mode: str) -> None:
-        rep = self.report(table)
-        with self._lock:
-            rep.status, rep.mode, rep.started = "running", mode, time.monotonic()
-        self._notify(table)
-
-    def page(self, table: str, rows: int) -> None:
-        rep = self.report(table)
-        with self._lock:
-            rep.pages += 1
-            rep.rows += rows
-        self._notify(table)
-
-    def finish(self, table: str, status: str = "ok", error: str | None = None) -> None:
-        rep = self.report(table)
-        with self._lock:
-            rep.status, rep.error, rep.finished = status, error, time.monotonic()
-        self._notify(table)
-
-    def close_running(self) -> None:
-        """End the clock of reads without an end-of-read hook (transformers) once extract ends."""
-        now = time.monotonic()
-        with self._lock:
-            for rep in self.reports.values():
-                if rep.status == "running" and rep.finished is None:
-                    rep.finished = now
-
-    def _notify(self, table: str) -> None:
-        if self.on_progress is not None:
-            self.on_progress(table, self.reports[table])
 
 
 def parse_ts(value: Any) -> datetime | None:
@@ -241,60 +172,6 @@ def read_per_parent(
     ) as pool:
         listings = pool.map(lambda k: _listing(client, obj, {parent_param: k}, on_page), keys)
         return [row for rows in listings for row in rows]
-
-
-@dataclass
-class RequestCount:
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    server_errors: int = 0
-    transport_errors: int = 0
-
-
-class RequestCounter:
-    """Per-object HTTP attempts: an observer of `HCPClient` (one call per attempt).
-
-    The client's own `stats` are per client; a sync shares one client (one rate limiter, one
-    concurrency bound) between objects, so the per-object split is made here from the path.
-    An attempt answered 429, 5xx or not at all is followed by a retry unless the read failed.
-    """
-
-    def __init__(self, paths: dict[str, str]) -> None:
-        self._paths = paths
-        self._lock = threading.Lock()
-        self.counts: dict[str, RequestCount] = {}
-
-    def table_for(self, path: str) -> str:
-        bare = path.split("?", 1)[0]
-        table = self._paths.get(bare)
-        if table is not None:
-            return table
-        # per-record listings (`/jobs/{id}/line_items`): match the path with its id replaced
-        parts = bare.split("/")
-        if len(parts) == 4:
-            return self._paths.get(f"/{parts[1]}/{{id}}/{parts[3]}", path)
-        return path
-
-    def __call__(self, exchange: Exchange) -> None:
-        table = self.table_for(exchange.path)
-        status = exchange.status
-        with self._lock:
-            count = self.counts.setdefault(table, RequestCount())
-            count.requests += 1
-            if status == 429:
-                count.rate_limited += 1
-                count.retries += 1
-            elif status is None:
-                count.transport_errors += 1
-                count.retries += 1
-            elif status >= 500:
-                count.server_errors += 1
-                count.retries += 1
-
-    def get(self, table: str) -> RequestCount:
-        with self._lock:
-            return self.counts.get(table, RequestCount())
 
 
 def read_days(

@@ -1,7 +1,10 @@
-"""The HCP object table: one row per raw table of DESIGN.md "Tables" (names are a contract).
+"""HCP facts as plain constants: the object table (one row per raw table of DESIGN.md
+"Tables"; names are a contract), page-size caps, the base URL and the client's default pace.
 
 Adding an object is one row here; the source builds its resources in a loop over `OBJECTS`.
-Facts come from HCP_API.md §2 (conventions), §3 (object table) and §5 (incremental reads).
+Facts come from HCP_API.md §2 (conventions), §3 (object table) and §5 (incremental reads). Every
+other module imports these from here; must never: import from the rest of the tree (this is the
+bottom of the dependency graph), or define a constant another module defines too.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ Strategy = Literal["incremental", "full", "tree", "per_parent", "daily", "single
 - `single`: `/company`, one object.
 """
 
+DEFAULT_BASE_URL = "https://api.housecallpro.com"
+"""HCP's public API; the local sandbox (or a proxy) is the same contract at another URL."""
 MAX_PAGE_SIZE = 200
-"""HCP's page-size cap (HCP_API.md §2)."""
+"""HCP's page-size cap (HCP_API.md §2): larger values are clamped."""
+DEFAULT_RATE_LIMIT = 10.0
+"""Requests per second of one client, shared by all its threads (an account may set its own)."""
+DEFAULT_CONCURRENCY = 4
+"""Requests in flight of one client (an account may set its own)."""
 ROUTES_PAGE_SIZE = 100
 """`/routes` pages with `per_page`, capped at 100 (HCP_API.md §2, AMP)."""
 LOOKBACK_S = 120
@@ -56,9 +65,12 @@ class HCPObject:
     strategy: Strategy = "full"
     page_size: int = MAX_PAGE_SIZE
     page_size_param: str = "page_size"
-    parent: str | None = None
+    read_from: str | None = None
+    """The table whose rows this read depends on (`per_parent`: one listing per row of it), so
+    it is read after that one and is incomplete when that one fails. Documentary links between
+    records (a job's customer) are not named here: they are columns (`customer__id`)."""
     parent_param: str | None = None
-    """Query parameter naming the parent in a per-parent or tree listing."""
+    """Query parameter naming the parent record in a per-parent or tree listing."""
     params: dict[str, Any] = field(default_factory=dict)
     app_key_only: bool = False
     """HCP serves it to application keys / OAuth only (HCP_API.md §2): a 401/403 for it is a
@@ -101,7 +113,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "jobs",
         strategy="incremental",
         cursor="updated_at",
-        parent="customers",
         params={"expand": ["appointments"]},
         columns={
             **_text("id", "invoice_number", "original_estimate_id", "customer__id", "company_id"),
@@ -133,7 +144,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "estimates",
         strategy="incremental",
         cursor="updated_at",
-        parent="customers",
         columns={
             **_text("id", "estimate_number", "customer__id", "company_id"),
             **_ts(
@@ -161,7 +171,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "invoices",
         "/invoices",
         "invoices",
-        parent="jobs",
         columns={
             **_text("id", "job_id", "invoice_number", "customer__id"),
             **_ts("invoice_date", "service_date", "sent_at", "paid_at", "due_at", "created_at"),
@@ -177,7 +186,6 @@ OBJECTS: tuple[HCPObject, ...] = (
         "leads",
         "/leads",
         "leads",
-        parent="customers",
         columns={**_text("id", "customer__id"), **_ts("created_at", "updated_at")},
         children=("leads__line_items",),
     ),
@@ -218,7 +226,7 @@ OBJECTS: tuple[HCPObject, ...] = (
         "data",
         primary_key="uuid",
         strategy="per_parent",
-        parent="material_categories",
+        read_from="material_categories",
         parent_param="material_category_uuid",
         columns={
             **_text("uuid", "material_category_uuid", "part_number"),
@@ -276,7 +284,7 @@ JOB_LINE_ITEMS = HCPObject(
     "/jobs/{id}/line_items",
     "data",
     strategy="per_parent",
-    parent="jobs",
+    read_from="jobs",
     columns={
         **_text("id", "job_id", "service_item_id"),
         **_cents("unit_price", "unit_cost", "amount"),
