@@ -16,6 +16,7 @@ import pytest
 from pipelines.config import Account
 from pipelines.sync import sync_account
 from sandbox.server import SandboxHandle
+from tests.utils import table_names
 
 pytestmark = pytest.mark.slow
 
@@ -88,16 +89,7 @@ def test_history_is_off_unless_configured(sandbox_factory, tmp_path: Path):
     db = tmp_path / "w.duckdb"
     result = sync_account(account(sb), db, objects="jobs")
     assert result.ok, result.message
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        tables = {
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'hcp'"
-            ).fetchall()
-        }
-    finally:
-        con.close()
+    tables = set(table_names(db))
     assert "jobs" in tables and not any(t.endswith("_history") for t in tables)
 
 

@@ -13,12 +13,12 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import duckdb
 import pytest
 
 from pipelines.config import Account
 from pipelines.sync import sync_account
 from sandbox.server import SandboxHandle
+from tests.utils import table_counts
 
 pytestmark = pytest.mark.slow
 
@@ -42,21 +42,6 @@ EXTRAS = {"history": ["jobs", "invoices"], "job_line_items": True}
 
 def account(sb: SandboxHandle) -> Account:
     return Account("default", sb.api_key, sb.base_url, rate_limit=0, concurrency=4)
-
-
-def duckdb_counts(db: Path) -> dict[str, int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'hcp' and table_name not like '\\_dlt%' escape '\\'"
-            ).fetchall()
-        ]
-        return {n: con.execute(f'select count(*) from hcp."{n}"').fetchone()[0] for n in names}
-    finally:
-        con.close()
 
 
 def postgres_counts(cur: object, schema: str) -> dict[str, int]:
@@ -98,7 +83,7 @@ def test_postgres_lands_the_same_counts_as_duckdb(
 
         with psycopg2.connect(DSN) as conn, conn.cursor() as cur:
             pg = postgres_counts(cur, schema)
-            duck = duckdb_counts(tmp_path / "w.duckdb")
+            duck = table_counts(tmp_path / "w.duckdb")
             assert pg == duck
             for table in ("jobs", "jobs_history", "invoices_history", "job_line_items", "leads"):
                 assert pg[table] > 0, table

@@ -24,6 +24,7 @@ from sources.housecallpro import housecallpro
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.figures import ReadTracker
 from sources.housecallpro.settings import BY_TABLE, OBJECTS
+from tests.utils import table_counts
 
 BASE = "https://hcp.test"
 KEY = "test-key"
@@ -184,21 +185,6 @@ def client(**kw: Any) -> HCPClient:
     return HCPClient(KEY, BASE, **kw)
 
 
-def counts(db: Path) -> dict[str, int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema='hcp' "
-                "and table_name not like '_dlt%'"
-            ).fetchall()
-        ]
-        return {t: con.execute(f'select count(*) from hcp."{t}"').fetchone()[0] for t in tables}
-    finally:
-        con.close()
-
-
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -214,7 +200,7 @@ def test_every_object_lands_with_child_tables(fake: FakeHCP, account: Account, t
     db = tmp_path / "w.duckdb"
     result = sync_account(account, db)
     assert result.ok, result.message
-    got = counts(db)
+    got = table_counts(db)
     for obj in OBJECTS:
         expected = 1 if obj.table == "company" else len(fake.data[obj.table])
         assert got[obj.table] == expected, obj.table
@@ -261,7 +247,7 @@ def test_category_walk_reads_every_level_and_materials_per_category(
     mpath = BY_TABLE["materials"].path
     cats = sorted(q["material_category_uuid"] for p, q in fake.requests if p == mpath)
     assert cats == ["pbmcat_a", "pbmcat_b", "pbmcat_r2", "pbmcat_root"]
-    assert counts(db)["materials"] == 8
+    assert table_counts(db)["materials"] == 8
     assert result.objects["materials"].requests == 4
     assert result.objects["material_categories"].requests == 5
 
@@ -272,14 +258,14 @@ def test_desc_early_stop_one_request_when_nothing_changed(
     fake.data["customers"] = customers(450)  # 3 pages of 200
     db = tmp_path / "w.duckdb"
     first = sync_account(account, db, objects="customers")
-    assert first.ok and counts(db)["customers"] == 450
+    assert first.ok and table_counts(db)["customers"] == 450
     assert first.objects["customers"].requests == 3
     fake.requests.clear()
     again = sync_account(account, db, objects="customers")
     assert again.ok
     assert fake.count("/customers") == 1  # page 1 is older than the cursor: stop
     assert again.objects["customers"].rows == 200  # rows seen on that page
-    assert counts(db)["customers"] == 450
+    assert table_counts(db)["customers"] == 450
     _, params = next(r for r in fake.requests if r[0] == "/customers")
     assert params["sort_by"] == "updated_at" and params["sort_direction"] == "desc"
 
@@ -298,7 +284,7 @@ def test_changed_rows_deep_in_the_list_are_reached_and_merged(
     assert sync_account(account, db, objects="customers").ok
     # 250 changed rows fill page 1 and part of page 2, whose oldest row is older: stop there
     assert fake.count("/customers") == 2
-    assert counts(db)["customers"] == 450
+    assert table_counts(db)["customers"] == 450
     assert query(db, "select count(*) from hcp.customers where first_name='Changed'") == [(250,)]
 
 
@@ -336,7 +322,7 @@ def test_failed_read_keeps_its_cursor_and_a_rerun_finishes(
     assert not first.ok and first.exit_code == 1
     assert first.objects["customers"].status == "failed"
     assert first.objects["tags"].status == "ok"
-    got = counts(db)
+    got = table_counts(db)
     assert got["tags"] == 1  # the object that succeeded is loaded
     assert got["customers"] == 400  # what was read is loaded too, harmlessly
     fake.fail = None
@@ -344,7 +330,7 @@ def test_failed_read_keeps_its_cursor_and_a_rerun_finishes(
     assert second.ok
     # the cursor did not move: the rerun reads from the start again and lands the rest
     assert second.objects["customers"].mode == "full"
-    assert counts(db)["customers"] == 450
+    assert table_counts(db)["customers"] == 450
 
 
 def test_app_key_only_objects_skipped_on_403(fake: FakeHCP, account: Account, tmp_path: Path):
@@ -360,7 +346,7 @@ def test_app_key_only_objects_skipped_on_403(fake: FakeHCP, account: Account, tm
     result = sync_account(account, db)
     assert result.ok, result.message
     assert {o.table for o in result.skipped} == {"routes", "service_zones", "services"}
-    got = counts(db)
+    got = table_counts(db)
     assert "routes" not in got and got["customers"] == 5
 
 
@@ -394,7 +380,7 @@ def test_full_refresh_rereads_and_keeps_tables(fake: FakeHCP, account: Account, 
     result = sync_account(account, db, objects="customers", full_refresh=True)
     assert result.ok and result.objects["customers"].mode == "full"
     assert fake.count("/customers") == 3
-    assert counts(db)["customers"] == 450
+    assert table_counts(db)["customers"] == 450
     fake.requests.clear()
     # the cursor still sits at the newest row: the next run is incremental again
     assert sync_account(account, db, objects="customers").objects["customers"].requests == 1
@@ -418,7 +404,7 @@ def test_estimates_full_read_when_the_last_one_is_old(
     assert query(
         db, "select count(*) from hcp.estimates__options where approval_status='approved'"
     ) == [(1,)]
-    assert counts(db)["estimates__options"] == 2  # replaced in place, not appended
+    assert table_counts(db)["estimates__options"] == 2  # replaced in place, not appended
 
 
 def test_source_runs_standalone_with_dlt(fake: FakeHCP, tmp_path: Path):
@@ -432,7 +418,7 @@ def test_source_runs_standalone_with_dlt(fake: FakeHCP, tmp_path: Path):
     )
     source = housecallpro(api_key=KEY, base_url=BASE, rate_limit=0, tracker=tracker)
     pipeline.run(source.with_resources("tags", "company"))
-    assert counts(tmp_path / "s.duckdb") == {"tags": 1, "company": 1}
+    assert table_counts(tmp_path / "s.duckdb") == {"tags": 1, "company": 1}
     assert tracker.figures["tags"].status == "ok"
 
 
@@ -462,4 +448,4 @@ def test_sync_and_standalone_source_share_schema_and_cursors(
     fake.requests.clear()
     again = sync_account(account, db, objects="customers", pipelines_dir=pdir)
     assert again.ok and fake.count("/customers") == 1
-    assert counts(db)["customers"] == 450
+    assert table_counts(db)["customers"] == 450

@@ -27,6 +27,7 @@ from sandbox.server import SandboxHandle, run_sandbox
 from sandbox.settings import SandboxSettings
 from sources.housecallpro.settings import INCREMENTAL_TABLES, OBJECTS
 from tests.plugins.sandbox_fixtures import sandbox_dataset
+from tests.utils import assert_same_warehouse, table_counts
 
 pytestmark = pytest.mark.slow
 
@@ -64,56 +65,6 @@ def minimum_requests(sb: SandboxHandle, *, first_run: bool) -> int:
         else:
             total += max(1, math.ceil(n / obj.page_size))
     return total
-
-
-def table_counts(db: Path) -> dict[str, int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'hcp' and table_name not like '_dlt%'"
-            ).fetchall()
-        ]
-        return {n: con.execute(f'select count(*) from hcp."{n}"').fetchone()[0] for n in names}
-    finally:
-        con.close()
-
-
-def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every `hcp` table, without dlt's load bookkeeping, in a stable order."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        out: dict[str, list[tuple[Any, ...]]] = {}
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'hcp' and table_name not like '_dlt%' order by 1"
-            ).fetchall()
-        ]
-        for table in tables:
-            cols = [
-                r[0]
-                for r in con.execute(
-                    "select column_name from information_schema.columns where table_schema='hcp' "
-                    "and table_name = ? and column_name not like '_dlt%' order by column_name",
-                    [table],
-                ).fetchall()
-            ]
-            select = ", ".join(f'"{c}"' for c in cols)
-            out[table] = con.execute(f'select {select} from hcp."{table}" order by all').fetchall()
-        return out
-    finally:
-        con.close()
-
-
-def assert_same_warehouse(a: Path, b: Path) -> None:
-    left, right = snapshot(a), snapshot(b)
-    assert sorted(left) == sorted(right)
-    for table in left:
-        assert left[table] == right[table], f"table {table} differs"
 
 
 def test_full_sync_then_no_change_then_edits(sandbox_factory, tmp_path: Path):

@@ -1,0 +1,36 @@
+"""Helpers every test module shares (as dlt verified-sources' `tests/utils.py`): what a warehouse
+holds, read the same way everywhere. The row-level snapshot is the one the drills compare
+(`benchmarks.common.warehouse_snapshot`), so tests and drills agree on what "equal" means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.common import hcp_tables, warehouse_snapshot
+
+__all__ = ["assert_same_warehouse", "table_counts", "table_names", "warehouse_snapshot"]
+
+
+def table_names(db: Path, schema: str = "hcp") -> list[str]:
+    """The data tables of `schema` (dlt's `_dlt_*` bookkeeping left out), sorted."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return hcp_tables(con, schema)
+
+
+def table_counts(db: Path, schema: str = "hcp") -> dict[str, int]:
+    """Rows per data table of `schema` in a DuckDB file."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            name: int(con.execute(f'select count(*) from {schema}."{name}"').fetchone()[0])
+            for name in hcp_tables(con, schema)
+        }
+
+
+def assert_same_warehouse(a: Path, b: Path) -> None:
+    """Two DuckDB files hold the same raw tables, row for row (dlt's bookkeeping aside)."""
+    left, right = warehouse_snapshot(a), warehouse_snapshot(b)
+    assert sorted(left) == sorted(right)
+    for table in left:
+        assert left[table] == right[table], f"table {table} differs"
