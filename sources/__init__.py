@@ -1,0 +1,1 @@
+"""dlt sources; `housecallpro/` is the read side of hcp-sync (one HTTP client, the object table, resources)."""

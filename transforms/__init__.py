@@ -1,0 +1,1 @@
+"""SQL models (one a file, `MODEL (...)` headers), audits and the runner that builds schema `analytics` all-or-nothing."""

@@ -1,0 +1,1 @@
+"""pytest plugins: session-scoped sandbox and Prefect test-server fixtures."""
