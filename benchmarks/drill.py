@@ -56,6 +56,7 @@ from benchmarks.drill_common import (
     fresh_reference,
     lead_counts,
     push_until_settled,
+    query,
     sync_until_ok,
 )
 
@@ -288,13 +289,8 @@ def drill_kills(cfg: Config) -> Drill:
 
 
 def _push_runs(db: Path) -> dict[str, int]:
-    import duckdb
 
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return dict(con.execute("select status, count(*) from staging.push_runs group by 1").fetchall())  # fmt: skip
-    finally:
-        con.close()
+    return dict(query(db, "select status, count(*) from staging.push_runs group by 1"))
 
 
 # ====================================================================== bad input
@@ -323,7 +319,6 @@ def _bounded(fn: Callable[[], Any], timeout_s: float) -> tuple[str, Any, float]:
 
 
 def drill_bad_input(cfg: Config) -> Drill:
-    import duckdb
 
     from benchmarks.common import child_env, sandbox_process
     from benchmarks.drill_inputs import write_bad_files, write_bad_leads
@@ -359,13 +354,7 @@ def drill_bad_input(cfg: Config) -> Drill:
     with sandbox_process(scale=0.1) as sb:
         pushes = push_until_settled(db, sb.url, sb.api_key)
         created = sb.admin.created_customers()
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        rows = con.execute(
-            "select lead_id, status, error_reason from staging.leads order by lead_id"
-        ).fetchall()
-    finally:
-        con.close()
+    rows = query(db, "select lead_id, status, error_reason from staging.leads order by lead_id")
     by_id = {r[0]: r for r in rows}
     bad = [r for r in rows if r[0].startswith("bad-")]
     good = [r for r in rows if r[0].startswith("good-")]

@@ -111,29 +111,25 @@ def push_until_settled(
     return results
 
 
-def lead_counts(db: Path) -> Counter[str | None]:
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one read-only query on a DuckDB file (the drills check what runs left)."""
     import duckdb
 
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return Counter(dict(con.execute("select status, count(*) from staging.leads group by 1").fetchall()))  # fmt: skip
-    finally:
-        con.close()
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def lead_counts(db: Path) -> Counter[str | None]:
+    return Counter(dict(query(db, "select status, count(*) from staging.leads group by 1")))
 
 
 def exactly_once(db: Path, created: list[dict[str, Any]], kinds: dict[str, int]) -> list[str]:
     """Why the push is not exactly once (empty when it is): one customer per valid lead, no
     more; every lead terminal and explained; each `sent` lead's id is a customer that exists."""
-    import duckdb
-
     problems = []
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        rows = con.execute(
-            "select lead_id, email, status, hcp_customer_id, error_reason from staging.leads"
-        ).fetchall()
-    finally:
-        con.close()
+    rows = query(
+        db, "select lead_id, email, status, hcp_customer_id, error_reason from staging.leads"
+    )
     valid = kinds.get("email", 0) + kinds.get("phone", 0)
     statuses = Counter(r[2] for r in rows)
     if statuses != Counter({"sent": valid, "failed_permanent": kinds.get("invalid", 0)}):
