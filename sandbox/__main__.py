@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
         action="store_true",
         help="the main key gets 403 on application-key-only objects",
     )
+    p.add_argument(
+        "--served-page-size",
+        type=int,
+        default=0,
+        help="serve at most N rows a page while total_pages counts the size asked; 0 = off",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the base URL")
     a = p.parse_args(argv)
     settings = SandboxSettings(
@@ -55,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
         reject_duplicate_email=not a.allow_duplicate_emails,
         strict_lead_sources=a.strict_lead_sources,
         app_key_objects=not a.company_key_only,
+        served_page_size=a.served_page_size,
     )
     return settings, a.host, a.port, a.quiet
 

@@ -21,6 +21,10 @@ def banner(base_url: str, settings: SandboxSettings) -> list[str]:
         lines.append(f"  rate limit: {s.rate_limit:g} requests/s per key")
     if s.latency_ms > 0:
         lines.append(f"  latency: +{s.latency_ms:g} ms per response")
+    if s.served_page_size > 0:
+        lines.append(
+            f"  pages: at most {s.served_page_size} rows served, total_pages counts the size asked"
+        )
     if s.fault_rate > 0:
         lines.append(
             f"  faults: {s.fault_rate:.0%} of requests, kinds {','.join(s.faults)} (seed {s.effective_fault_seed})"

@@ -1,7 +1,8 @@
 """The documented list filters of each HCP object, and nothing else (HCP_API.md §3).
 
 There is deliberately no updated-since filter anywhere: HCP has none (§5), and a client that
-sends one must see it ignored, exactly as live. Range bounds are inclusive [HAE filter.rb].
+sends one must see it ignored, exactly as live. Range bounds are inclusive [HAE filter.rb]; a
+bound that is not a date is a 400 (`QueryError`), as live.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from starlette.datastructures import QueryParams
 
 from sandbox.clock import iso, parse_iso
+from sandbox.query import QueryError
 from sandbox.seed import Record
 from sandbox.store import Store
 
@@ -58,11 +60,15 @@ def customer_matches(rec: Record, q: str) -> bool:
 
 
 def _bound(params: QueryParams, name: str) -> str | None:
+    """A `*_min`/`*_max` date bound; one that does not parse (empty included) is a 400, as
+    live HCP answers it (the message wording is ASSUMED)."""
     raw = params.get(name)
     if raw is None:
         return None
     ts = parse_iso(raw)
-    return iso(ts) if ts is not None else None
+    if ts is None:
+        raise QueryError({"message": f"{name} must be a valid date"}, status=400)
+    return iso(ts)
 
 
 def _range(

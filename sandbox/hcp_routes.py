@@ -68,33 +68,34 @@ _EXPANDS = {
 
 
 def _page_rows(rows: list[Record], page: Page, desc: bool) -> list[Record]:
-    """One page of `rows` (ascending) in the requested direction, without copying the list."""
-    n = len(rows)
-    start = (page.page - 1) * page.size
+    """One page of `rows` (ascending) in the requested direction, without copying the list.
+
+    Pages hold `page.rows` rows (the served size, `served_page_size`), counted from the start.
+    """
+    n, size = len(rows), page.rows
+    start = (page.page - 1) * size
     if start >= n:
         return []
     if not desc:
-        return rows[start : start + page.size]
+        return rows[start : start + size]
     hi = n - start
-    return rows[max(0, hi - page.size) : hi][::-1]
+    return rows[max(0, hi - size) : hi][::-1]
 
 
 def list_endpoint(state: SandboxState, spec: ObjectSpec) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         params = request.query_params
+        store = state.store
         try:
             arrays = array_params(params, spec)
+            if spec.name == "materials" and not params.get("material_category_uuid"):
+                raise QueryError({"errors": {"material_category_uuid": ["is missing"]}})
+            page = page_of(params, spec, state.settings.served_page_size)
+            preds = predicates(spec.name, params, arrays, store)
         except QueryError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
-        if spec.name == "materials" and not params.get("material_category_uuid"):
-            return JSONResponse(
-                {"errors": {"material_category_uuid": ["is missing"]}}, status_code=422
-            )
-        page = page_of(params, spec)
         sort_by, path, desc = sort_of(params, spec)
-        store = state.store
         rows = store.sorted_asc(spec.name, sort_by, path)
-        preds = predicates(spec.name, params, arrays, store)
         if preds:
             rows = apply(rows, preds)
         expand = set(arrays.get("expand", ())) & set(_EXPANDS.get(spec.name, ()))
@@ -155,9 +156,11 @@ def job_children(state: SandboxState) -> list[Route]:
             return _error(404, "Customer not found")
         rows = customer.get("addresses") or []
         spec = ObjectSpec("addresses", "", "standard", "addresses")
-        page = page_of(request.query_params, spec)
-        start = (page.page - 1) * page.size
-        return JSONResponse(envelope(spec, rows[start : start + page.size], len(rows), page))
+        try:
+            page = page_of(request.query_params, spec, state.settings.served_page_size)
+        except QueryError as exc:
+            return JSONResponse(exc.body, status_code=exc.status)
+        return JSONResponse(envelope(spec, _page_rows(rows, page, False), len(rows), page))
 
     return [
         Route("/jobs/{id}/line_items", line_items, methods=["GET"]),

@@ -3,7 +3,8 @@
 HCP_API.md §2: arrays only as repeated `name[]=v` (a bare `name=v` -> 422
 `{"errors":{"name":"must be an array"}}`; a bare `expand=` is refused the same way); unknown
 params, sorts and expands are ignored; `page` is 1-based (default 1), `page_size` defaults to 10
-and is clamped to the cap (ASSUMED, §9); a page past the end is `[]` with the true totals.
+and over 200 is a 400 "Size must be less than or equal to 200" (live HCP; §9 assumed clamping),
+routes serve at most 100; a page past the end is `[]` with the true totals.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from sandbox.objects import ObjectSpec
 
 
 class QueryError(Exception):
-    """A request HCP answers with 422 before looking at any data."""
+    """A request HCP refuses (422, or 400 for an over-cap page size or a bad date) before
+    looking at any data."""
 
     def __init__(self, body: dict[str, Any], status: int = 422) -> None:
         super().__init__(body)
@@ -31,6 +33,13 @@ class QueryError(Exception):
 class Page:
     page: int
     size: int
+    """The page size asked (capped), which `total_pages` counts in."""
+    served: int = 0
+    """Rows actually served per page when fewer than `size` (0: `size`)."""
+
+    @property
+    def rows(self) -> int:
+        return self.served or self.size
 
 
 def array_params(
@@ -56,13 +65,22 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def page_of(params: QueryParams, spec: ObjectSpec) -> Page:
+HCP_MAX_PAGE_SIZE = 200
+
+
+def page_of(params: QueryParams, spec: ObjectSpec, served_page_size: int = 0) -> Page:
+    """The page asked; a page size over HCP's 200 is a 400, as live (not clamped)."""
     page = max(1, _int(params.get("page"), 1))
     raw = params.get(spec.page_size_param)
     if raw is None and spec.page_size_param != "page_size":
         raw = params.get("page_size")  # routes: per_page per spec, page_size tolerated
-    size = min(spec.max_page_size, max(1, _int(raw, 10)))
-    return Page(page, size)
+    asked = max(1, _int(raw, 10))
+    if asked > HCP_MAX_PAGE_SIZE:
+        message = f"Size must be less than or equal to {HCP_MAX_PAGE_SIZE}"
+        raise QueryError({"message": message}, status=400)
+    size = min(spec.max_page_size, asked)
+    served = served_page_size if 0 < served_page_size < size else 0
+    return Page(page, size, served)
 
 
 def sort_of(params: QueryParams, spec: ObjectSpec) -> tuple[str, tuple[str, ...], bool]:

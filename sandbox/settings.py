@@ -55,6 +55,11 @@ class SandboxSettings:
     fault_seed: int | None = None
     """Seed of the fault dice; None derives it from `seed`."""
     slow_seconds: float = 35.0
+    served_page_size: int = 0
+    """Serve at most this many rows per page while `total_pages` and `page_size` still count
+    pages of the size asked (0: serve what was asked). A live account did this (issue 20: 100
+    rows served, pages of 200 reported); HCP_API.md §2. Page `n` starts after `n - 1` served
+    pages, as that account's pages did."""
 
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
     """Wall clock used by the rate limiter (injectable in tests)."""
@@ -67,6 +72,8 @@ class SandboxSettings:
             raise ValueError("fault_rate is a share between 0 and 1 (0.1 = 10%)")
         if self.scale <= 0:
             raise ValueError("scale must be positive")
+        if self.served_page_size < 0:
+            raise ValueError("served_page_size is a row count (0 = serve the page size asked)")
 
     @property
     def effective_fault_seed(self) -> int:

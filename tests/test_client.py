@@ -17,6 +17,7 @@ from sources.housecallpro.errors import (
     AuthError,
     DuplicateCustomer,
     HCPError,
+    IncompleteRead,
     NotFound,
     PermissionDenied,
     RateLimited,
@@ -25,6 +26,7 @@ from sources.housecallpro.errors import (
     ValidationError,
 )
 from sources.housecallpro.ratelimit import TokenBucket
+from sources.housecallpro.settings import MAX_PAGE_SIZE, OBJECTS
 
 BASE = "https://hcp.test"
 KEY = "sk_live_SECRET_0123456789abcdef"
@@ -59,11 +61,12 @@ def make_client(clock: FakeClock | None = None, **kw) -> HCPClient:
 def page_body(
     key: str, page: int, total_pages: int, rows: list[dict], page_size: int = 200
 ) -> dict:
+    """An honest page: `total_items` as if every page held as many rows as this one."""
     return {
         "page": page,
         "page_size": page_size,
         "total_pages": total_pages,
-        "total_items": total_pages * page_size,
+        "total_items": total_pages * len(rows),
         key: rows,
     }
 
@@ -387,6 +390,170 @@ def test_concurrency_bound_is_respected() -> None:
     respx.get(f"{BASE}/jobs").mock(side_effect=handler)
     list(make_client(concurrency=3).iter_pages("/jobs", envelope_key="jobs", concurrent=True))
     assert 1 < peak <= 3
+
+
+class Listing:
+    """A listing of `total` rows behind respx that may lie the way live HCP did (HCP_API.md §2).
+
+    `served` rows per page at most, offsets counted in served pages; `total_pages` counted
+    against the asked size; `reported_total` overrides `total_items`; `grow_after` adds rows
+    once that many requests were answered. Logs every page asked.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        served: int | None = None,
+        envelope: str = "standard",
+        reported_total: int | None = None,
+        reported_pages: int | None = None,
+        grow_after: tuple[int, int] | None = None,
+    ) -> None:
+        self.total, self.served, self.envelope = total, served, envelope
+        self.reported_total, self.reported_pages = reported_total, reported_pages
+        self.grow_after = grow_after
+        self.asked: list[int] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        asked = int(request.url.params["page_size"])
+        with self._lock:
+            self.asked.append(page)
+            if self.grow_after and len(self.asked) > self.grow_after[0]:
+                total = self.total + self.grow_after[1]
+            else:
+                total = self.total
+        size = min(asked, self.served or asked)
+        rows = [{"id": f"row_{i}"} for i in range((page - 1) * size, min(total, page * size))]
+        items = total if self.reported_total is None else self.reported_total
+        pages = self.reported_pages if self.reported_pages is not None else -(-items // asked)
+        if self.envelope == "pricebook":
+            body = {"object": "list", "page": page, "page_size": asked}
+            body |= {"total_pages_count": pages, "total_count": items, "data": rows, "url": "/x"}
+        else:
+            body = {"page": page, "page_size": asked, "total_pages": pages, "total_items": items}
+            body["rows"] = rows
+        return httpx.Response(200, json=body)
+
+
+def read_listing(listing: Listing, *, concurrent: bool = False, **kw) -> list[str]:
+    respx.get(f"{BASE}/rows").mock(side_effect=listing)
+    client = make_client(concurrency=kw.pop("concurrency", 4))
+    pages = client.iter_pages("/rows", concurrent=concurrent, **kw)
+    return [r["id"] for p in pages for r in p.items]
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+@pytest.mark.parametrize("envelope", ["standard", "pricebook"])
+@respx.mock
+def test_short_first_page_is_the_served_page_size_not_total_pages(
+    concurrent: bool, envelope: str
+) -> None:
+    # the live report: 453 rows served 100 a page, total_pages counted in pages of 200 (3)
+    listing = Listing(453, served=100, envelope=envelope)
+    ids = read_listing(listing, concurrent=concurrent)
+    assert ids == [f"row_{i}" for i in range(453)]
+    assert sorted(listing.asked) == [1, 2, 3, 4, 5]  # ceil(453 / 100), each page once
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+@respx.mock
+def test_honest_listing_costs_the_api_minimum(concurrent: bool) -> None:
+    listing = Listing(400)
+    assert len(read_listing(listing, concurrent=concurrent)) == 400
+    assert sorted(listing.asked) == [1, 2]  # no third request to learn the end
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+@respx.mock
+def test_rows_reaching_total_items_end_the_read_whatever_total_pages_says(
+    concurrent: bool,
+) -> None:
+    listing = Listing(400, reported_pages=9)
+    assert len(read_listing(listing, concurrent=concurrent)) == 400
+    assert sorted(listing.asked) == [1, 2]
+
+
+@respx.mock
+def test_understated_total_pages_does_not_stop_the_read() -> None:
+    listing = Listing(450, reported_pages=1)
+    assert len(read_listing(listing)) == 450
+    assert listing.asked == [1, 2, 3]
+
+
+@respx.mock
+def test_a_short_page_ends_the_read_and_a_shortfall_is_an_incomplete_read() -> None:
+    # total_items claims 1000, but page 2 holds fewer rows than the served size: that is the end
+    listing = Listing(300, reported_total=1000)
+    with pytest.raises(IncompleteRead) as caught:
+        read_listing(listing)
+    assert listing.asked == [1, 2]
+    assert (caught.value.rows, caught.value.total_items, caught.value.path) == (300, 1000, "/rows")
+    assert str(caught.value) == (
+        "GET /rows: incomplete read: read 300 rows but total_items says 1000"
+    )
+
+
+@respx.mock
+def test_an_empty_page_ends_the_read() -> None:
+    # 400 rows claimed, but every page past the first is empty
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        rows = [{"id": i} for i in range(200)] if page == 1 else []
+        body = {"page": page, "page_size": 200, "total_pages": 2, "total_items": 400}
+        return httpx.Response(200, json=body | {"rows": rows})
+
+    route = respx.get(f"{BASE}/rows").mock(side_effect=handler)
+    with pytest.raises(IncompleteRead, match="read 200 rows but total_items says 400"):
+        list(make_client().iter_pages("/rows"))
+    assert route.call_count == 2
+
+
+@respx.mock
+def test_more_rows_than_total_items_is_an_incomplete_read() -> None:
+    listing = Listing(400, reported_total=350)
+    with pytest.raises(IncompleteRead, match="read 400 rows but total_items says 350"):
+        read_listing(listing)
+
+
+@respx.mock
+def test_rows_created_while_paging_are_read_sequentially_after_the_concurrent_pages() -> None:
+    # 400 rows when page 1 is read, 150 more by the time page 2 is (the latest total_items
+    # counts): page 3 is asked after the concurrent pages 2..2, and the count agrees
+    listing = Listing(400, grow_after=(1, 150))
+    assert len(read_listing(listing, concurrent=True)) == 550
+    assert sorted(listing.asked) == [1, 2, 3]
+
+
+@respx.mock
+def test_a_consumer_that_stops_early_costs_one_request_and_no_error() -> None:
+    listing = Listing(1000)
+    respx.get(f"{BASE}/rows").mock(side_effect=listing)
+    pages = make_client().iter_pages("/rows")
+    assert len(next(pages).items) == 200
+    pages.close()  # an incremental read that reached its cursor
+    assert listing.asked == [1]
+
+
+@respx.mock
+def test_a_listing_without_totals_is_one_page_even_when_full() -> None:
+    body = {"object": "list", "data": [{"id": i} for i in range(200)], "url": "/jobs/x/line_items"}
+    route = respx.get(f"{BASE}/jobs/x/line_items").mock(return_value=httpx.Response(200, json=body))
+    pages = list(make_client().iter_pages("/jobs/x/line_items", concurrent=True))
+    assert len(pages) == 1 and len(pages[0].items) == 200
+    assert route.call_count == 1
+
+
+@respx.mock
+def test_page_size_is_never_sent_above_hcps_cap() -> None:
+    # HCP answers page_size > 200 with 400 "Size must be less than or equal to 200"
+    listing = Listing(300)
+    read_listing(listing, page_size=MAX_PAGE_SIZE + 300)
+    sizes = {int(c.request.url.params["page_size"]) for c in respx.calls}
+    assert sizes == {MAX_PAGE_SIZE}
+    assert all(o.page_size <= MAX_PAGE_SIZE for o in OBJECTS)
 
 
 # --------------------------------------------------------------------------- rate limiter

@@ -68,13 +68,56 @@ def test_pages_cover_every_record_exactly_once(sandbox: SandboxHandle) -> None:
     assert sorted(seen) == sorted(c["id"] for c in sandbox.state.records("customers"))
 
 
-def test_page_size_is_clamped_at_200_and_routes_at_100(sandbox: SandboxHandle) -> None:
-    body = _get(sandbox, "/jobs", page_size=1000).json()
+def test_page_size_over_200_is_a_400_and_routes_serve_100(sandbox: SandboxHandle) -> None:
+    # live HCP refuses (HCP_API.md §9 had assumed clamping)
+    too_big = {"message": "Size must be less than or equal to 200"}
+    for path, param in (("/jobs", "page_size"), ("/routes", "per_page")):
+        r = _get(sandbox, path, **{param: 201})
+        assert (r.status_code, r.json()) == (400, too_big), path
+    body = _get(sandbox, "/jobs", page_size=200).json()
     assert body["page_size"] == 200 and len(body["jobs"]) == 200
     routes = sandbox.state.records("routes")
     day = max({r["date"] for r in routes}, key=lambda d: sum(r["date"] == d for r in routes))
-    body = _get(sandbox, "/routes", per_page=1000, date=day).json()
+    body = _get(sandbox, "/routes", per_page=200, date=day).json()
     assert body["page_size"] == 100
+
+
+@pytest.mark.parametrize(
+    ("path", "param", "value"),
+    [
+        ("/jobs", "scheduled_start_min", "not-a-date"),
+        ("/estimates", "scheduled_end_max", "2026-13-45"),
+        ("/invoices", "created_at_min", ""),
+        ("/invoices", "paid_at_min", "yesterday"),
+        ("/invoices", "due_at_max", "31/12/2026"),
+    ],
+)
+def test_an_unparseable_date_filter_is_a_400(
+    sandbox: SandboxHandle, path: str, param: str, value: str
+) -> None:
+    r = _get(sandbox, path, **{param: value})
+    assert r.status_code == 400
+    assert r.json() == {"message": f"{param} must be a valid date"}
+    assert _get(sandbox, path, **{param: "2026-08-01T00:00:00Z"}).status_code == 200
+
+
+def test_served_page_size_serves_fewer_rows_than_total_pages_counts(
+    sandbox: SandboxHandle,
+) -> None:
+    total = len(sandbox.state.records("customers"))
+    sandbox.admin.settings(served_page_size=100)  # the admin API's PATCH
+    assert sandbox.settings.served_page_size == 100
+    seen: list[str] = []
+    for page in (1, 2):
+        body = _get(sandbox, "/customers", page=page, page_size=200).json()
+        assert body["page_size"] == 200 and body["total_pages"] == math.ceil(total / 200)
+        assert body["total_items"] == total and len(body["customers"]) == 100
+        seen += [c["id"] for c in body["customers"]]
+    assert len(set(seen)) == 200  # page 2 starts after the 100 rows served on page 1
+    # a size asked at or below it is served whole
+    assert len(_get(sandbox, "/customers", page_size=50).json()["customers"]) == 50
+    with pytest.raises(ValueError, match="served_page_size"):
+        sandbox.state.update_settings({"served_page_size": -1})
 
 
 def test_page_past_the_end_is_empty_with_true_totals(sandbox: SandboxHandle) -> None:

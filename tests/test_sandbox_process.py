@@ -10,7 +10,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from pipelines.cli import sandbox as cli_sandbox
 from pipelines.cli.sandbox import sandbox_command
+from sandbox.__main__ import parse_args
+from sandbox.settings import SandboxSettings
 
 
 @pytest.mark.slow
@@ -54,6 +57,7 @@ def test_hcp_sandbox_command_exposes_every_knob() -> None:
         "--api-key",
         "--allow-duplicate-emails",
         "--strict-lead-sources",
+        "--served-page-size",
     ):
         assert option in result.output, option
 
@@ -63,3 +67,18 @@ def test_hcp_sandbox_rejects_an_unknown_fault_kind() -> None:
     app.command()(sandbox_command)
     result = CliRunner().invoke(app, ["--faults", "500,explode"])
     assert result.exit_code != 0
+
+
+def test_served_page_size_reaches_the_settings_from_both_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served: list[SandboxSettings] = []
+    monkeypatch.setattr(cli_sandbox, "serve", lambda settings, **kw: served.append(settings))
+    app = typer.Typer()
+    app.command()(sandbox_command)
+    result = CliRunner().invoke(app, ["--served-page-size", "100"])
+    assert result.exit_code == 0, result.output
+    assert [s.served_page_size for s in served] == [100]
+    settings, *_ = parse_args(["--served-page-size", "100"])
+    assert settings.served_page_size == 100
+    assert parse_args([])[0].served_page_size == 0

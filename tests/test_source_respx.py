@@ -23,7 +23,7 @@ from pipelines.sync import sync_account
 from sources.housecallpro import housecallpro
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.figures import ReadTracker
-from sources.housecallpro.settings import BY_TABLE, OBJECTS
+from sources.housecallpro.settings import BY_TABLE, MAX_PAGE_SIZE, OBJECTS
 from tests.utils import table_counts
 
 BASE = "https://hcp.test"
@@ -42,6 +42,8 @@ class FakeHCP:
         self.data = data
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.fail: Callable[[str, dict[str, Any]], httpx.Response | None] | None = None
+        self.overstate: dict[str, int] = {}
+        """Rows added to the reported total of a path (a listing HCP counts wrong)."""
         self.company = {"id": "co_1", "name": "Fake Plumbing", "time_zone": "America/Chicago"}
 
     def count(self, path: str) -> int:
@@ -74,13 +76,14 @@ class FakeHCP:
         page = int(params.get("page", 1))
         chunk = rows[(page - 1) * size : page * size]
         pages = math.ceil(len(rows) / size) if rows else 0
+        total = len(rows) + self.overstate.get(path, 0)
         if obj.envelope_key == "data":
             body = {
                 "object": "list",
                 "page": page,
                 "page_size": size,
                 "total_pages_count": pages,
-                "total_count": len(rows),
+                "total_count": total,
                 "data": chunk,
             }
         else:
@@ -88,7 +91,7 @@ class FakeHCP:
                 "page": page,
                 "page_size": size,
                 "total_pages": pages,
-                "total_items": len(rows),
+                "total_items": total,
                 obj.envelope_key: chunk,
             }
         return httpx.Response(200, json=body)
@@ -213,6 +216,9 @@ def test_every_object_lands_with_child_tables(fake: FakeHCP, account: Account, t
     assert any(p == "/jobs" and q.get("expand[]") == ["appointments"] for p, q in fake.requests)
     # company came from the key check: one request for both
     assert fake.count("/company") == 1
+    # HCP answers a page_size over its cap with 400: no read ever asks for more
+    sizes = [int(q[k]) for _, q in fake.requests for k in ("page_size", "per_page") if k in q]
+    assert sizes and max(sizes) <= MAX_PAGE_SIZE
 
 
 def test_types_timestamps_and_cents(fake: FakeHCP, account: Account, tmp_path: Path):
@@ -331,6 +337,43 @@ def test_failed_read_keeps_its_cursor_and_a_rerun_finishes(
     # the cursor did not move: the rerun reads from the start again and lands the rest
     assert second.objects["customers"].mode == "full"
     assert table_counts(db)["customers"] == 450
+
+
+def test_a_read_short_of_total_items_fails_keeps_its_cursor_and_flags_nothing(
+    fake: FakeHCP, account: Account, tmp_path: Path
+):
+    fake.data["customers"] = customers(450)
+    fake.data["tags"] = [{"id": f"tag_{i}", "name": f"t{i}"} for i in range(3)]
+    db, pdir = tmp_path / "w.duckdb", tmp_path / "dlt"
+    kw: dict[str, Any] = {"objects": "customers,tags", "pipelines_dir": pdir}
+    assert sync_account(account, db, **kw).ok
+
+    def cursor() -> str:
+        pipeline = dlt.pipeline("hcp_default", pipelines_dir=str(pdir))
+        state = pipeline.state["sources"]["housecallpro"]["resources"]["customers"]
+        return state["incremental"]["updated_at"]["last_value"]
+
+    saved = cursor()
+    fake.data["customers"].append(customers(1)[0] | {"id": "cus_new", "updated_at": ts(-10)})
+    del fake.data["tags"][0]  # gone in HCP: a complete read would flag it
+    fake.overstate = {"/customers": 1, "/tags": 1}  # HCP's totals say one row more than served
+    failed = sync_account(account, db, full_refresh=True, **kw)
+    assert not failed.ok
+    for table, rows in (("customers", 451), ("tags", 2)):
+        fig = failed.objects[table]
+        assert fig.status == "failed"
+        assert fig.error == (
+            f"GET /{table}: incomplete read: read {rows} rows but total_items says {rows + 1}"
+        )
+    assert cursor() == saved  # not moved past rows it may have missed
+    assert failed.deleted == {}
+    assert query(db, "select count(*) from hcp.tags where _hcp_deleted_at is not null") == [(0,)]
+
+    fake.overstate = {}
+    again = sync_account(account, db, **kw)
+    assert again.ok, again.message
+    assert again.deleted == {"tags": 1}
+    assert cursor() == ts(-10)
 
 
 def test_app_key_only_objects_skipped_on_403(fake: FakeHCP, account: Account, tmp_path: Path):

@@ -215,3 +215,25 @@ def test_every_query_in_the_table_reference_runs(reference: Path):
             assert rows, f"no rows from:\n{sql}"
     finally:
         con.close()
+
+
+def test_pages_shorter_than_total_pages_counts_lose_no_invoice(sandbox_factory, tmp_path: Path):
+    """Issue 20: a live account served 100 invoices a page while `total_pages` counted pages of
+    200, and trusting `total_pages` loaded 300 of 453 with the sync reporting ok."""
+    sb = sandbox_factory(scale=SCALE, served_page_size=100)
+    invoices = sb.state.records("invoices")
+    assert len(invoices) >= 453, "the seed has too few invoices for this shape"
+    for extra in invoices[453:]:
+        sb.state.store.delete("invoices", extra["id"])
+    db = tmp_path / "w.duckdb"
+    short = sync_account(account(sb), db, objects="invoices")
+    assert short.ok, short.message
+    assert table_counts(db)["invoices"] == 453
+    assert short.objects["invoices"].requests == 5  # ceil(453 / 100): each served page once
+    assert short.deleted == {"invoices": 0}  # a complete read: flagging ran, found no gap
+    # an honest server again: back at the API minimum, ceil(453 / 200)
+    sb.admin.settings(served_page_size=0)
+    honest = sync_account(account(sb), db, objects="invoices")
+    assert honest.ok, honest.message
+    assert honest.objects["invoices"].requests == 3
+    assert honest.deleted == {"invoices": 0} and table_counts(db)["invoices"] == 453

@@ -57,6 +57,12 @@ def sandbox_command(
         "--company-key-only",
         help="The main key gets 403 on /routes, /service_zones and price-book services.",
     ),
+    served_page_size: int = typer.Option(
+        0,
+        "--served-page-size",
+        help="Serve at most N rows a page while total_pages counts pages of the size asked "
+        "(a live account's shape; 0 = off).",
+    ),
 ) -> None:
     """Serve a local Housecall Pro API with seeded data, faults and rate limits."""
     try:
@@ -73,6 +79,7 @@ def sandbox_command(
             reject_duplicate_email=not allow_duplicate_emails,
             strict_lead_sources=strict_lead_sources,
             app_key_objects=not company_key_only,
+            served_page_size=served_page_size,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

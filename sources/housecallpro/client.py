@@ -6,7 +6,8 @@ concurrency, typed errors and counters. Get a key in HCP: App Store -> API Key M
 Generate API Key (MAX plan).
 
 Must never: put the API key in a message, log line, repr or exception; retry a write whose
-outcome is unknown (the push step reconciles those); fetch a page past the last one.
+outcome is unknown (the push step reconciles those); fetch a page past the last one of an
+honest listing, or end a listing whose row count disagrees with its `total_items` quietly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -30,6 +32,7 @@ from sources.housecallpro.errors import (
     AuthError,
     DuplicateCustomer,
     HCPError,
+    IncompleteRead,
     NotFound,
     PermissionDenied,
     RateLimited,
@@ -118,6 +121,62 @@ class Page:
     total_pages: int
     total_items: int | None
     items: list[dict[str, Any]]
+
+
+@dataclass
+class _Tally:
+    """How far one listing's read has got, and the rules that say it is over.
+
+    The served page size comes from page 1 (HCP's `page_size` field echoes what was asked, not
+    what was served); `total_items` from the latest page, so rows created while paging are
+    still read to the end.
+    """
+
+    served_size: int
+    total_items: int | None
+    total_pages: int
+    rows: int
+    last_number: int
+    last_rows: int
+
+    @classmethod
+    def of_first(cls, page: Page, asked: int) -> _Tally:
+        rows = len(page.items)
+        more = page.total_items is not None and 0 < rows < page.total_items
+        return cls(
+            served_size=rows if more else asked,
+            total_items=page.total_items,
+            total_pages=page.total_pages,
+            rows=rows,
+            last_number=1,
+            last_rows=rows,
+        )
+
+    def add(self, number: int, page: Page) -> None:
+        self.rows += len(page.items)
+        self.last_number, self.last_rows = number, len(page.items)
+        if page.total_items is not None:
+            self.total_items = page.total_items
+        self.total_pages = page.total_pages
+
+    @property
+    def done(self) -> bool:
+        if self.last_rows == 0:
+            return True
+        if self.total_items is None:  # no totals, so no served size either: the page count
+            return self.last_number >= self.total_pages
+        return self.last_rows < self.served_size or self.rows >= self.total_items
+
+    @property
+    def expected_pages(self) -> int:
+        if self.total_items is None:
+            return self.total_pages
+        return math.ceil(self.total_items / self.served_size)
+
+    def check(self, path: str) -> None:
+        """A finished read must have read exactly `total_items` rows."""
+        if self.total_items is not None and self.rows != self.total_items:
+            raise IncompleteRead(path=path, rows=self.rows, total_items=self.total_items)
 
 
 def encode_query(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> str:
@@ -372,7 +431,8 @@ class HCPClient:
         tag: Any = None,
     ) -> Page:
         query = dict(params or {})
-        query.update({"page": page, page_size_param: page_size})
+        # HCP answers a page_size over its cap with 400 "Size must be less than or equal to 200"
+        query.update({"page": page, page_size_param: min(page_size, MAX_PAGE_SIZE)})
         parsed = parse_page(self.get(path, query, tag=tag), envelope_key, page)
         self.stats.add(pages=1)
         return parsed
@@ -388,13 +448,22 @@ class HCPClient:
         concurrent: bool = False,
         tag: Any = None,
     ) -> Iterator[Page]:
-        """Pages in order, never one past the last.
+        """Pages in order until the listing is exhausted, then checked against `total_items`.
 
-        Sequential by default, so a consumer that stops early (an incremental read reaching its
-        cursor) costs no extra request. With `concurrent=True` the first page tells how many
-        there are and the rest are fetched by up to `concurrency` threads, still yielded in order
-        with a bounded window so memory stays flat.
+        `total_pages` is not trusted alone: a live account counted it against a page size larger
+        than the one it served, and honouring it dropped months of invoices (HCP_API.md §2). So
+        paging ends when a page has no rows, or fewer rows than the server serves per page (page
+        1 tells: a short first page while `total_items` says there is more *is* the served size),
+        or when the rows read reach `total_items`; a listing without totals is one page. An
+        honest server costs the API minimum, ceil(total_items / page size) requests, and a
+        consumer that stops early (an incremental read reaching its cursor) stops the requests.
+
+        Sequential by default. With `concurrent=True` pages 2..N (N from `total_items` and the
+        served page size) are fetched by up to `concurrency` threads, yielded in order with a
+        bounded window so memory stays flat, then sequentially while rows are still missing.
+        A read that ends with more or fewer rows than `total_items` raises `IncompleteRead`.
         """
+        page_size = min(page_size, MAX_PAGE_SIZE)
         kwargs = {
             "page_size": page_size,
             "envelope_key": envelope_key,
@@ -402,18 +471,30 @@ class HCPClient:
             "tag": tag,
         }
         first = self.get_page(path, params, page=1, **kwargs)
+        tally = _Tally.of_first(first, page_size)
+        if tally.served_size != page_size:
+            log.warning(
+                "%s serves %d rows per page, not the %d asked; paging by %d",
+                path,
+                tally.served_size,
+                page_size,
+                tally.served_size,
+            )
         yield first
-        if first.total_pages <= 1 or not first.items:
-            return
-        remaining = range(2, first.total_pages + 1)
-        if not concurrent or self.concurrency == 1:
-            for number in remaining:
-                page = self.get_page(path, params, page=number, **kwargs)
-                yield page
-                if not page.items:
-                    return
-            return
-        yield from self._fetch_concurrently(path, params, remaining, kwargs)
+        if concurrent and self.concurrency > 1 and not tally.done:
+            numbers = range(2, tally.expected_pages + 1)
+            with contextlib.closing(
+                self._fetch_concurrently(path, params, numbers, kwargs)
+            ) as pages:
+                for number, page in zip(numbers, pages, strict=True):
+                    tally.add(number, page)
+                    yield page
+        while not tally.done:
+            number = tally.last_number + 1
+            page = self.get_page(path, params, page=number, **kwargs)
+            tally.add(number, page)
+            yield page
+        tally.check(path)
 
     def _fetch_concurrently(
         self, path: str, params: Mapping[str, Any] | None, numbers: range, kwargs: dict[str, Any]

@@ -26,8 +26,12 @@ class HCPError(Exception):
         self.path = path
         self.body = body
         where = f"{method} {path}".strip()
-        code = f"HTTP {self.status}" if self.status is not None else "no response"
+        code = self._code()
         super().__init__(f"{where}: {code}: {message}" if where else f"{code}: {message}")
+
+    def _code(self) -> str:
+        """What went wrong in a word: the HTTP status, or why there is none."""
+        return f"HTTP {self.status}" if self.status is not None else "no response"
 
 
 class AuthError(HCPError):
@@ -87,6 +91,25 @@ class TransportError(HCPError):
     def __init__(self, message: str, *, outcome_unknown: bool, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.outcome_unknown = outcome_unknown
+
+
+class IncompleteRead(HCPError):
+    """A listing ended with a row count other than the `total_items` HCP reported for it.
+
+    Rows were missed (or HCP's totals are wrong), so the read must fail loudly instead of looking
+    complete: a failed read keeps its cursor and flags no deletions. A live account's
+    `total_pages` was counted against a page size larger than it served (HCP_API.md §2).
+    """
+
+    def __init__(self, *, path: str, rows: int, total_items: int, method: str = "GET") -> None:
+        self.rows = rows
+        self.total_items = total_items
+        super().__init__(
+            f"read {rows} rows but total_items says {total_items}", method=method, path=path
+        )
+
+    def _code(self) -> str:
+        return "incomplete read"
 
 
 def message_from_body(body: Any) -> tuple[str, str | None]:

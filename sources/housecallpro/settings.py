@@ -30,7 +30,8 @@ Strategy = Literal["incremental", "full", "tree", "per_parent", "daily", "single
 DEFAULT_BASE_URL = "https://api.housecallpro.com"
 """HCP's public API; the local sandbox (or a proxy) is the same contract at another URL."""
 MAX_PAGE_SIZE = 200
-"""HCP's page-size cap (HCP_API.md §2): larger values are clamped."""
+"""HCP's page-size cap (HCP_API.md §2). Live HCP answers a larger `page_size` with 400 "Size must
+be less than or equal to 200" (not clamped, as §9 assumed), so the client never asks for more."""
 DEFAULT_RATE_LIMIT = 10.0
 """Requests per second of one client, shared by all its threads (an account may set its own)."""
 DEFAULT_CONCURRENCY = 4
