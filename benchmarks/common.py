@@ -80,7 +80,7 @@ def sandbox_process(
     fault_rate: float = 0.0,
     faults: Sequence[str] | None = None,
     slow_seconds: float | None = None,
-    allow_duplicate_emails: bool = False,
+    reject_duplicate_emails: bool = False,
     startup_timeout_s: float = 120.0,
 ) -> Iterator[SandboxProcess]:
     """Serve a sandbox on 127.0.0.1 (any free port) in its own process for the block."""
@@ -92,8 +92,8 @@ def sandbox_process(
         cmd += ["--faults", ",".join(faults)]
     if slow_seconds is not None:
         cmd += ["--slow-seconds", str(slow_seconds)]
-    if allow_duplicate_emails:
-        cmd.append("--allow-duplicate-emails")
+    if reject_duplicate_emails:
+        cmd.append("--reject-duplicate-emails")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

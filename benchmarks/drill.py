@@ -211,7 +211,7 @@ def drill_kills(cfg: Config) -> Drill:
     moments: dict[str, list[float]] = defaultdict(list)
     length: dict[str, float] = {}
     deadline = time.monotonic() + (600 if not cfg.quick else 180)
-    with sandbox_process(scale=cfg.scale, allow_duplicate_emails=True) as sb:
+    with sandbox_process(scale=cfg.scale) as sb:  # duplicate emails accepted (the default)
         admin = sb.admin
         customers = [c["id"] for c in admin.records("customers")]
         jobs = [j["id"] for j in admin.records("jobs")]

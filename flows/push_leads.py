@@ -29,7 +29,7 @@ from pipelines.warehouse import duckdb_lock
 DEFAULT_MAX_FAILED_SHARE = 0.2
 """A run where more than a fifth of the leads failed is worth a person's attention (a changed
 CSV layout, a lead source HCP rejects); a few bad rows are not."""
-OUTCOMES = ("sent", "linked", "failed_permanent", "failed_retryable", "requeued")
+OUTCOMES = ("sent", "linked", "skipped", "failed_permanent", "failed_retryable", "requeued")
 """What happened to each lead a run handled; disjoint, so they add up to the leads handled."""
 
 

@@ -33,7 +33,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
     p.add_argument("--rate-limit", type=float, default=0.0, help="requests/s per key, 0 = off")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--api-key", default="sandbox-key")
-    p.add_argument("--allow-duplicate-emails", action="store_true")
+    p.add_argument(
+        "--reject-duplicate-emails",
+        action="store_true",
+        help='a second customer with the same email is 422 "Duplicate customer" (default: accepted, as live HCP does)',
+    )
+    p.add_argument(
+        "--allow-duplicate-emails",
+        action="store_true",
+        help="no-op: accepting duplicate emails is the default now",
+    )
     p.add_argument("--strict-lead-sources", action="store_true")
     p.add_argument(
         "--company-key-only",
@@ -48,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
     )
     p.add_argument("--quiet", action="store_true", help="print only the base URL")
     a = p.parse_args(argv)
+    if a.reject_duplicate_emails and a.allow_duplicate_emails:
+        p.error("--reject-duplicate-emails and --allow-duplicate-emails contradict each other")
     settings = SandboxSettings(
         seed=a.seed,
         scale=a.scale,
@@ -58,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
         rate_limit=a.rate_limit,
         latency_ms=a.latency_ms,
         api_key=a.api_key,
-        reject_duplicate_email=not a.allow_duplicate_emails,
+        reject_duplicate_email=a.reject_duplicate_emails,
         strict_lead_sources=a.strict_lead_sources,
         app_key_objects=not a.company_key_only,
         served_page_size=a.served_page_size,

@@ -14,7 +14,7 @@ def banner(base_url: str, settings: SandboxSettings) -> list[str]:
         f"  read-only key:             {s.readonly_key}",
         f"  no-access key:             {s.noaccess_key}",
         f"  company-only key:          {s.company_only_key}  (403 on /routes, /service_zones, price-book services)",
-        f"  duplicate emails: {'rejected (422)' if s.reject_duplicate_email else 'allowed'}; "
+        f"  duplicate emails: {'rejected (422)' if s.reject_duplicate_email else 'accepted, as live HCP does'}; "
         f"unknown lead sources: {'rejected (422)' if s.strict_lead_sources else 'auto-added'}",
     ]
     if s.rate_limit > 0:

@@ -41,7 +41,10 @@ class SandboxSettings:
     application key would). False: `api_key` behaves like a company key there (403)."""
 
     # write rules (HCP_API.md §10)
-    reject_duplicate_email: bool = True
+    reject_duplicate_email: bool = False
+    """True: a second customer with the same email is 422 "Duplicate customer". Off by default:
+    live HCP accepts duplicates (its help article "Manage and merge duplicate customers";
+    HCP_API.md §2), so the switch imitates an account that would reject them."""
     strict_lead_sources: bool = False
 
     # traffic shaping

@@ -88,7 +88,7 @@ def test_push_flow_fails_only_past_the_threshold(
     verdict = "over" if run_fails else "within"
     assert f"{verdict} the threshold of {max_failed_share:.1%}" in artifact
     assert (
-        "| default | 2 | 0 | 0 | 0 | 3 |" in artifact
-    )  # failed_p, failed_r, linked, requeued, sent
+        "| default | 2 | 0 | 0 | 0 | 3 | 0 |" in artifact
+    )  # failed_p, failed_r, linked, requeued, sent, skipped
     assert PUSH_KEY not in artifact and PUSH_KEY not in logs
     assert "@example.com" not in artifact, "no lead's personal data in the artifact"

@@ -115,19 +115,22 @@ def test_status_counts_reasons_and_examples(db: Path) -> None:
         "INSERT INTO staging.leads (lead_id, account, email, status, error_reason) VALUES "
         "('a1', 'acme', 'a1@x.io', 'failed_permanent', 'duplicate customer'),"
         "('a2', 'acme', 'a2@x.io', 'failed_permanent', 'duplicate customer'),"
-        "('a3', 'acme', 'a3@x.io', 'failed_retryable', 'HTTP 503: unavailable')"
+        "('a3', 'acme', 'a3@x.io', 'failed_retryable', 'HTTP 503: unavailable'),"
+        "('a4', 'acme', 'a4@x.io', 'skipped', NULL)"
     )
     con.execute(
-        "INSERT INTO staging.push_runs (run_id, account, status, sent, requests) VALUES ('r1', 'acme', 'ok', 3, 4)"
+        "INSERT INTO staging.push_runs (run_id, account, status, sent, skipped, requests) "
+        "VALUES ('r1', 'acme', 'ok', 3, 7, 4)"
     )
     con.close()
     report = lead_status(db)
     assert ("default", "pending", 5) in report.counts
     assert ("default", "failed_permanent", 1) in report.counts
     assert ("acme", "failed_permanent", 2) in report.counts
+    assert ("acme", "skipped", 1) in report.counts
     top = report.reasons[0]
     assert (top.reason, top.leads, top.example_lead_id) == ("duplicate customer", 2, "a1")
-    assert report.runs[0]["run_id"] == "r1"
+    assert report.runs[0]["run_id"] == "r1" and report.runs[0]["skipped"] == 7
     assert [r.reason for r in lead_status(db, account="default").reasons] == [
         "no valid email or usable phone"
     ]
@@ -136,6 +139,7 @@ def test_status_counts_reasons_and_examples(db: Path) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "failed_permanent" in text and "duplicate customer" in text and "a1" in text
+    assert "skipped" in text and " 7 " in text  # the skipped count of the run
 
 
 def test_status_groups_reasons_that_differ_only_by_value(tmp_path: Path) -> None:

@@ -271,10 +271,12 @@ def test_route_file(tmp_path, monkeypatch) -> None:
         'default_route = "web"\n'
         '[routes.web]\nlead_source = "Website"\n'
         '[routes.web.fields]\n"Monthly Budget" = "notes"\n'
-        '[routes.uk]\nnon_us_phone = "reject"\ntags = "uk"\n',
+        '[routes.uk]\nnon_us_phone = "reject"\ntags = "uk"\non_existing = "skip"\n',
         encoding="utf-8",
     )
     book = load_profiles()
+    assert book.get("web").on_existing == "link"  # the default: HCP's customer is linked
+    assert book.get("uk").on_existing == "skip"
     assert book.get(None).lead_source == "Website"
     assert book.get("").name == "web"
     assert book.get("web").fields == {"monthly_budget": "notes"}
@@ -290,6 +292,11 @@ def test_route_file(tmp_path, monkeypatch) -> None:
         ({"routes": {"r": {"fields": {"x": "favourite_colour"}}}}, "targets are"),
         ({"routes": {"r": {"lead_sorce": "typo"}}}, "unknown keys"),
         ({"routes": {"r": {}}, "default_route": "missing"}, "default_route 'missing'"),
+        (
+            {"routes": {"r": {"on_existing": "merge"}}},
+            r"routes\.r\.on_existing must be one of 'create', 'link', 'skip', not 'merge'",
+        ),
+        ({"routes": {"r": {"on_existing": True}}}, r"routes\.r\.on_existing must be one of"),
     ],
 )
 def test_bad_route_config_is_a_config_error(data: dict, why: str) -> None:

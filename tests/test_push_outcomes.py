@@ -37,7 +37,9 @@ class FakeHCP:
         self.script: dict[str, list[Any]] = {}
         self.get_script: list[Any] = []  # scripted answers for GET /customers
         self.posts: list[dict[str, Any]] = []
-        self.reject_duplicates = True
+        # Live HCP accepts a second customer with the same email (HCP_API.md §2); tests of the
+        # 422 "Duplicate customer" paths switch this on, as some accounts may reject them.
+        self.reject_duplicates = False
 
     def _next(self, key: str) -> Any:
         for k in (key, "*"):
@@ -227,6 +229,15 @@ def push(
 
 
 ANN = {"name": "Ann Lee", "email": "ann@x.io", "phone": "(415) 555-2671"}
+LOOKUP = ("lookup", "GET", "/customers", 200)  # the search before creating (on_existing link/skip)
+
+
+def routes_on_existing(on_existing: str) -> ProfileBook:
+    """A default route with `on_existing` set as a user would in leads_routes.toml."""
+    return parse_profiles({"routes": {"default": {"on_existing": on_existing}}})
+
+
+CREATE = routes_on_existing("create")  # POST first, as before the lookup existed
 
 
 # ---------------------------------------------------------------- outcomes
@@ -251,7 +262,8 @@ def test_201_is_sent_with_customer_id(db: Path, hcp: tuple[FakeHCP, Any]) -> Non
             "mobile_number": "4155552671",
         }
     ]
-    assert attempts_of(db) == [("create", "POST", "/customers", 201)]
+    # the default route links an existing customer, so it searches first: 1 GET + 1 POST
+    assert attempts_of(db) == [LOOKUP, ("create", "POST", "/customers", 201)]
     assert (result.status, result.exit_code, result.claimed, result.sent) == ("ok", 0, 1, 1)
     run = query(
         db, "SELECT status, claimed, sent, requests, finished_at IS NOT NULL FROM staging.push_runs"
@@ -268,9 +280,10 @@ def test_duplicate_without_earlier_attempt_fails_permanently(
     db: Path, hcp: tuple[FakeHCP, Any]
 ) -> None:
     fake, _ = hcp
+    fake.reject_duplicates = True
     fake.create({"email": "ann@x.io", "first_name": "Existing"})
     stage(db, ANN)
-    result = push(db)
+    result = push(db, routes=CREATE)
     row = lead_row(db)
     assert row["status"] == "failed_permanent"
     assert row["error_reason"] == "duplicate customer: Duplicate customer"
@@ -282,9 +295,10 @@ def test_duplicate_with_on_duplicate_link_links_existing(
     db: Path, hcp: tuple[FakeHCP, Any]
 ) -> None:
     fake, _ = hcp
+    fake.reject_duplicates = True
     fake.create({"email": "ann@x.io", "first_name": "Existing"})
     stage(db, ANN)
-    result = push(db, settings=PushSettings(on_duplicate="link"))
+    result = push(db, routes=CREATE, settings=PushSettings(on_duplicate="link"))
     row = lead_row(db)
     assert (row["status"], row["hcp_customer_id"]) == ("linked", "cus_0001")
     assert attempts_of(db) == [
@@ -344,7 +358,7 @@ def test_429_and_5xx_are_retried_then_sent(db: Path, hcp: tuple[FakeHCP, Any], s
     push(db)
     row = lead_row(db)
     assert (row["status"], row["attempts"]) == ("sent", 1)
-    assert attempts_of(db) == [("create", "POST", "/customers", status)] * 2 + [
+    assert attempts_of(db) == [LOOKUP] + [("create", "POST", "/customers", status)] * 2 + [
         ("create", "POST", "/customers", 201)
     ]
     assert len(fake.customers) == 1
@@ -362,7 +376,7 @@ def test_persistent_5xx_is_retryable_then_gives_up_after_max_attempts(
     assert (row["status"], row["attempts"]) == ("failed_retryable", 1)
     assert "HTTP 503" in row["error_reason"]
     assert first.failed_retryable == 1
-    assert len(attempts_of(db)) == 3  # the client's own retries are attempt rows too
+    assert len(attempts_of(db)) == 4  # the lookup, and the client's own retries too
     push(db, settings=settings)
     row = lead_row(db)
     assert row["status"] == "failed_permanent"
@@ -392,6 +406,7 @@ def test_unanswered_post_that_was_created_is_reconciled_not_resent(
     assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0001")
     assert len(fake.posts) == 1 and len(fake.customers) == 1
     assert attempts_of(db) == [
+        LOOKUP,
         ("create", "POST", "/customers", None),
         ("reconcile", "GET", "/customers", 200),
     ]
@@ -410,6 +425,7 @@ def test_unanswered_post_not_created_is_sent_again(
     assert (row["status"], row["attempts"]) == ("sent", 2)
     assert len(fake.customers) == 1
     assert attempts_of(db) == [
+        LOOKUP,
         ("create", "POST", "/customers", None),
         ("reconcile", "GET", "/customers", 200),
         ("create", "POST", "/customers", 201),
@@ -431,16 +447,17 @@ def test_duplicate_after_unanswered_attempt_is_reconciled_never_failed(
     db: Path, hcp: tuple[FakeHCP, Any]
 ) -> None:
     fake, _ = hcp
-    # The answer is lost, then the search is briefly unavailable, so the lead is POSTed again
-    # and HCP says "Duplicate customer": that is our own customer, not a failure.
+    # An account that rejects duplicates, a route that POSTs first. The answer is lost, then the
+    # search is briefly unavailable, so the lead is not resent blind: the next run looks it up.
+    fake.reject_duplicates = True
     fake.script["ann@x.io"] = ["lost"]
     fake.get_script = [500, 500, 500]  # the reconcile lookup fails (client retries: 3 tries)
     stage(db, ANN)
-    push(db)
+    push(db, routes=CREATE)
     row = lead_row(db)
     assert row["status"] == "failed_retryable"
     assert "could not look the customer up" in row["error_reason"]
-    push(db)  # next run: evidence in lead_attempts -> looked up before any POST
+    push(db, routes=CREATE)  # next run: evidence in lead_attempts -> looked up before any POST
     row = lead_row(db)
     assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0001")
     assert len(fake.customers) == 1 and len(fake.posts) == 1
@@ -464,11 +481,122 @@ def test_duplicate_422_after_unanswered_post_in_same_run(
         return original(request)
 
     hcp[1]["search"].side_effect = laggy
+    fake.reject_duplicates = True
     stage(db, ANN)
-    push(db, settings=PushSettings(on_duplicate="fail"))
+    push(db, routes=CREATE, settings=PushSettings(on_duplicate="fail"))
     row = lead_row(db)
     assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0001")
     assert [a[3] for a in attempts_of(db)] == [None, 200, 422, 200]
+
+
+# ---------------------------------------------------------------- a customer HCP already has
+
+
+def test_existing_customer_is_linked_without_a_post(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
+    fake, _ = hcp
+    fake.create({"email": "ann@x.io", "first_name": "Existing"})
+    stage(db, ANN)
+    result = push(db)  # the default route: on_existing = "link"
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"], row["error_reason"]) == (
+        "linked",
+        "cus_0001",
+        None,
+    )
+    assert fake.posts == [] and len(fake.customers) == 1
+    assert attempts_of(db) == [LOOKUP]
+    assert (result.linked, result.sent) == (1, 0)
+    assert query(db, "SELECT linked, skipped, sent FROM staging.push_runs") == [(1, 0, 0)]
+
+
+def test_existing_customer_is_skipped_on_a_skip_route(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
+    fake, _ = hcp
+    fake.create({"email": "ann@x.io", "first_name": "Existing"})
+    stage(db, ANN, {"name": "Bo New", "email": "bo@x.io"})
+    result = push(db, routes=routes_on_existing("skip"))
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"], row["error_reason"]) == (
+        "skipped",
+        "cus_0001",
+        None,
+    )
+    assert lead_row(db, "L2")["status"] == "sent"  # a new lead is still created
+    assert [p["email"] for p in fake.posts] == ["bo@x.io"]
+    assert attempts_of(db) == [LOOKUP]
+    assert (result.skipped, result.sent) == (1, 1)
+    assert query(db, "SELECT linked, skipped, sent FROM staging.push_runs") == [(0, 1, 1)]
+    assert "skipped" in outbox.TERMINAL
+    push(db, routes=routes_on_existing("skip"))  # terminal: never claimed again
+    assert len(attempts_of(db)) == 1
+
+
+def test_create_route_posts_without_looking(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
+    fake, _ = hcp
+    fake.create({"email": "ann@x.io", "first_name": "Existing"})
+    stage(db, ANN)
+    push(db, routes=CREATE)
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0002")
+    assert len(fake.customers) == 2  # the account accepts duplicates, as live HCP does
+    assert attempts_of(db) == [("create", "POST", "/customers", 201)]
+
+
+def test_phone_only_lead_is_linked_by_phone(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
+    fake, _ = hcp
+    fake.create({"first_name": "Other", "mobile_number": "4155552671"})  # a household member
+    fake.create({"first_name": "Sam", "last_name": "Roe", "mobile_number": "4155552671"})
+    stage(db, {"name": "Sam Roe", "phone": "415-555-2671"})
+    push(db)
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"]) == ("linked", "cus_0002")
+    assert fake.posts == [] and attempts_of(db) == [LOOKUP]
+
+
+def test_failed_lookup_before_create_sends_nothing_and_is_retried(
+    db: Path, hcp: tuple[FakeHCP, Any]
+) -> None:
+    fake, _ = hcp
+    fake.get_script = [500, 500, 500]  # the search fails (client retries: 3 tries)
+    stage(db, ANN)
+    push(db)
+    row = lead_row(db)
+    assert row["status"] == "failed_retryable" and fake.posts == []
+    assert row["error_reason"].startswith("could not look the customer up before creating it: ")
+    push(db)  # a failed lookup is no evidence of a POST: the next run looks up, then creates
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0001")
+    assert [a[0] for a in attempts_of(db)] == ["lookup"] * 3 + ["lookup", "create"]
+
+
+def test_refused_key_on_the_lookup_stops_the_run_and_leaves_the_lead_pending(
+    db: Path, hcp: tuple[FakeHCP, Any]
+) -> None:
+    fake, _ = hcp
+    fake.get_script = [401]
+    stage(db, ANN)
+    result = push(db)
+    assert result.exit_code == 2 and fake.posts == []
+    assert (lead_row(db)["status"], lead_row(db)["attempts"]) == ("pending", 0)
+
+
+@pytest.mark.parametrize(
+    ("fault", "customer", "customers"), [("drop", "cus_0001", 1), ("lost", "cus_0002", 2)]
+)
+def test_create_route_reconciles_to_the_newest_match_never_a_second_post(
+    db: Path, hcp: tuple[FakeHCP, Any], fault: str, customer: str, customers: int
+) -> None:
+    # `create` does not look first, so after an unanswered POST the reconcile may find a customer
+    # HCP had before. It cannot tell that one from ours, so it never POSTs again: a lost answer
+    # (ours created) records ours, the newest; a dropped one (nothing created) records the older.
+    fake, _ = hcp
+    fake.create({"email": "ann@x.io", "first_name": "Existing"})
+    fake.script["ann@x.io"] = [fault]
+    stage(db, ANN)
+    result = push(db, routes=CREATE)
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"]) == ("sent", customer)
+    assert len(fake.posts) == 1 and len(fake.customers) == customers
+    assert result.reconciled == 1
 
 
 def test_rows_left_sending_are_reconciled_first(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
@@ -514,9 +642,10 @@ def test_invalid_leads_fail_before_any_request(db: Path, hcp: tuple[FakeHCP, Any
 def test_dropped_fields_are_noted_on_the_attempt_row(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
     stage(db, {"name": "Ann", "email": "ann@x.io", "phone": "garbage"})
     push(db)
-    assert query(db, "SELECT dropped_fields FROM staging.lead_attempts WHERE lead_id = 'L1'") == [
-        ("phone 'garbage': not a phone number",)
-    ]
+    assert query(
+        db,
+        "SELECT kind, dropped_fields FROM staging.lead_attempts WHERE lead_id = 'L1' ORDER BY attempted_at",
+    ) == [("lookup", None), ("create", "phone 'garbage': not a phone number")]
 
 
 def test_lead_sources_ensured_once_per_run(db: Path, hcp: tuple[FakeHCP, Any]) -> None:
@@ -616,6 +745,7 @@ def test_test_lead_created_then_shown_as_existing(hcp: tuple[FakeHCP, Any]) -> N
 
 def test_test_lead_duplicate_shows_existing(hcp: tuple[FakeHCP, Any]) -> None:
     fake, mock = hcp
+    fake.reject_duplicates = True
     fake.create({"email": TEST_EMAIL, "first_name": "Test", "last_name": "Lead"})
     original: Callable[[httpx.Request], httpx.Response] = fake.get_customers
     seen = {"n": 0}

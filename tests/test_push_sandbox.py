@@ -22,7 +22,7 @@ import pytest
 
 from pipelines.config import Account
 from pipelines.leads.load import load_leads
-from pipelines.leads.profiles import ProfileBook, PushSettings
+from pipelines.leads.profiles import ProfileBook, PushSettings, parse_profiles
 from pipelines.leads.push import PushResult, push_leads
 from sandbox.server import SandboxHandle
 from sources.housecallpro.client import HCPClient
@@ -144,7 +144,14 @@ def assert_exactly_once(db: Path, sb: SandboxHandle, kinds: dict[str, int]) -> N
 
 @pytest.mark.slow
 def test_thousand_leads_with_faults_and_lost_answers(tmp_path: Path, sandbox_factory: Any) -> None:
-    sb = sandbox_factory(fault_rate=0.1, faults=("500", "502", "503", "drop", "lost"), fault_seed=7)
+    # An account that rejects duplicate emails (the 422 safety net on); the next test runs the
+    # same faults on one that accepts them, as live HCP does.
+    sb = sandbox_factory(
+        reject_duplicate_email=True,
+        fault_rate=0.1,
+        faults=("500", "502", "503", "drop", "lost"),
+        fault_seed=7,
+    )
     db = tmp_path / "e2e.duckdb"
     kinds = write_leads(tmp_path / "leads.csv", 1000)
     load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
@@ -196,6 +203,107 @@ def test_strict_lead_sources_are_created_not_failed(tmp_path: Path, sandbox_fact
         "Radio KXYZ",
         "Website",
     }
+
+
+# ---------------------------------------------------------------- a customer HCP already has
+
+
+def _existing_and_new(tmp_path: Path, sb: SandboxHandle, db: Path) -> dict[str, Any]:
+    """Stage two leads: `dup-1` has the email of a seeded customer, `dup-2` is new."""
+    existing = next(c for c in sb.state.records("customers") if c.get("email"))
+    path = tmp_path / "dups.csv"
+    path.write_text(
+        "external_id,name,email\n"
+        f"dup-1,{existing['first_name']} {existing['last_name']},{existing['email']}\n"
+        "dup-2,Nia New,nia.new@push-e2e.example\n",
+        encoding="utf-8",
+    )
+    load_leads(path, db_path=db, routes=ProfileBook())
+    return existing
+
+
+def _push_once(db: Path, sb: SandboxHandle, routes: ProfileBook, **settings: Any) -> PushResult:
+    with fast_client(sb) as client:
+        return push_leads(
+            "default", db_path=db, client=client, routes=routes, settings=PushSettings(**settings)
+        )
+
+
+def _attempts(db: Path, lead_id: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db))
+    try:
+        return con.execute(
+            "SELECT kind, method, http_status FROM staging.lead_attempts WHERE lead_id = ? "
+            "ORDER BY attempted_at",
+            [lead_id],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+LOOKUP = ("lookup", "GET", 200)
+CREATED = ("create", "POST", 201)
+
+
+@pytest.mark.parametrize(
+    ("on_existing", "status", "created", "dup_attempts"),
+    [
+        ("link", "linked", 1, [LOOKUP]),
+        ("skip", "skipped", 1, [LOOKUP]),
+        ("create", "sent", 2, [CREATED]),
+    ],
+)
+def test_existing_customer_with_duplicates_accepted(
+    tmp_path: Path,
+    sandbox: SandboxHandle,
+    on_existing: str,
+    status: str,
+    created: int,
+    dup_attempts: list[tuple[Any, ...]],
+) -> None:
+    # The sandbox's default, as live HCP: a second customer with the same email is accepted.
+    assert not sandbox.state.store.settings.reject_duplicate_email
+    db = tmp_path / f"{on_existing}.duckdb"
+    existing = _existing_and_new(tmp_path, sandbox, db)
+    routes = parse_profiles({"routes": {"default": {"on_existing": on_existing}}})
+    _push_once(db, sandbox, routes)
+    by_id = {r["lead_id"]: r for r in leads(db)}
+    dup, new = by_id["dup-1"], by_id["dup-2"]
+    assert dup["status"] == status and dup["error_reason"] is None
+    made = sandbox.state.created_customers()
+    assert len(made) == created
+    if on_existing == "create":
+        assert dup["hcp_customer_id"] != existing["id"]
+        assert sum(c["email"] == existing["email"] for c in made) == 1  # the second one is ours
+    else:
+        assert dup["hcp_customer_id"] == existing["id"]  # the customer HCP already had
+    assert _attempts(db, "dup-1") == dup_attempts
+    assert new["status"] == "sent" and new["hcp_customer_id"] in {c["id"] for c in made}
+    assert _attempts(db, "dup-2") == ([CREATED] if on_existing == "create" else [LOOKUP, CREATED])
+
+
+@pytest.mark.parametrize(
+    ("on_duplicate", "status", "reason"),
+    [
+        ("fail", "failed_permanent", "duplicate customer: Duplicate customer"),
+        ("link", "linked", None),
+    ],
+)
+def test_existing_customer_with_duplicates_rejected_on_a_create_route(
+    tmp_path: Path, sandbox: SandboxHandle, on_duplicate: str, status: str, reason: str | None
+) -> None:
+    # An account that rejects duplicates, a route that POSTs first: the 422 decides.
+    sandbox.admin.settings(reject_duplicate_email=True)
+    db = tmp_path / f"reject-{on_duplicate}.duckdb"
+    existing = _existing_and_new(tmp_path, sandbox, db)
+    routes = parse_profiles({"routes": {"default": {"on_existing": "create"}}})
+    _push_once(db, sandbox, routes, on_duplicate=on_duplicate)
+    dup = {r["lead_id"]: r for r in leads(db)}["dup-1"]
+    assert (dup["status"], dup["error_reason"]) == (status, reason)
+    assert dup["hcp_customer_id"] == (existing["id"] if status == "linked" else None)
+    assert [c["email"] for c in sandbox.state.created_customers()] == ["nia.new@push-e2e.example"]
+    expected = [("create", "POST", 422)] + ([("link", "GET", 200)] if status == "linked" else [])
+    assert _attempts(db, "dup-1") == expected
 
 
 def test_bad_key_against_sandbox_stops_with_exit_2(tmp_path: Path, sandbox: SandboxHandle) -> None:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from pipelines.cli import sandbox as cli_sandbox
 from pipelines.cli.sandbox import sandbox_command
 from sandbox.__main__ import parse_args
+from sandbox.banner import banner
 from sandbox.settings import SandboxSettings
 
 
@@ -55,11 +56,39 @@ def test_hcp_sandbox_command_exposes_every_knob() -> None:
         "--rate-limit",
         "--latency-ms",
         "--api-key",
+        "--reject-duplicate-emails",
         "--allow-duplicate-emails",
         "--strict-lead-sources",
         "--served-page-size",
     ):
         assert option in result.output, option
+
+
+@pytest.mark.parametrize(
+    ("flags", "rejects"),
+    [([], False), (["--reject-duplicate-emails"], True), (["--allow-duplicate-emails"], False)],
+)
+def test_python_m_sandbox_accepts_duplicate_emails_unless_told(
+    flags: list[str], rejects: bool
+) -> None:
+    # Live HCP accepts duplicates; the old --allow flag is a no-op kept for old scripts.
+    settings = parse_args(flags)[0]
+    assert settings.reject_duplicate_email is rejects
+    expected = "rejected (422)" if rejects else "accepted, as live HCP does"
+    assert f"duplicate emails: {expected}" in "\n".join(banner("http://x", settings))
+
+
+def test_duplicate_email_flags_that_contradict_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    both = ["--reject-duplicate-emails", "--allow-duplicate-emails"]
+    with pytest.raises(SystemExit):
+        parse_args(both)
+    assert "contradict" in capsys.readouterr().err
+    app = typer.Typer()
+    app.command()(sandbox_command)
+    result = CliRunner().invoke(app, both)
+    assert result.exit_code == 2 and "contradict" in result.output
 
 
 def test_hcp_sandbox_rejects_an_unknown_fault_kind() -> None:

@@ -199,7 +199,8 @@ def _print_push(r: PushResult) -> None:
     colour = "green" if r.status == "ok" else "red"
     out.print(
         f"[{colour}]{escape(r.account)}[/]: claimed {r.claimed} -> sent {r.sent}"
-        f" ({r.reconciled} reconciled), linked {r.linked}, failed_permanent {r.failed_permanent}, "
+        f" ({r.reconciled} reconciled), linked {r.linked}, skipped {r.skipped}, "
+        f"failed_permanent {r.failed_permanent}, "
         f"failed_retryable {r.failed_retryable}, requeued {r.requeued}; {r.requests} requests in "
         f"{r.duration_s:.1f}s ({r.leads_per_s:.1f} leads/s)"
     )
@@ -243,6 +244,7 @@ def _print_status(report: Any) -> None:
             "status",
             "sent",
             "linked",
+            "skipped",
             "failed",
             "retryable",
             "requests",
@@ -257,6 +259,7 @@ def _print_status(report: Any) -> None:
                 str(r.get("status")),
                 str(r.get("sent")),
                 str(r.get("linked")),
+                str(r.get("skipped")),
                 str(r.get("failed_permanent")),
                 str(r.get("failed_retryable")),
                 str(r.get("requests")),

@@ -42,10 +42,16 @@ def sandbox_command(
     ),
     latency_ms: float = typer.Option(0.0, "--latency-ms", help="Added to every API response."),
     api_key: str = typer.Option("sandbox-key", "--api-key", help="The full-access key."),
+    reject_duplicate_emails: bool = typer.Option(
+        False,
+        "--reject-duplicate-emails",
+        help="A second customer with the same email is 422 'Duplicate customer' "
+        "(default: accepted, as live HCP does).",
+    ),
     allow_duplicate_emails: bool = typer.Option(
         False,
         "--allow-duplicate-emails",
-        help="Accept a second customer with the same email (default: 422 Duplicate customer).",
+        help="No-op: accepting duplicate emails is the default now.",
     ),
     strict_lead_sources: bool = typer.Option(
         False,
@@ -65,6 +71,10 @@ def sandbox_command(
     ),
 ) -> None:
     """Serve a local Housecall Pro API with seeded data, faults and rate limits."""
+    if reject_duplicate_emails and allow_duplicate_emails:
+        raise typer.BadParameter(
+            "--reject-duplicate-emails and --allow-duplicate-emails contradict each other"
+        )
     try:
         settings = SandboxSettings(
             seed=seed,
@@ -76,7 +86,7 @@ def sandbox_command(
             rate_limit=rate_limit,
             latency_ms=latency_ms,
             api_key=api_key,
-            reject_duplicate_email=not allow_duplicate_emails,
+            reject_duplicate_email=reject_duplicate_emails,
             strict_lead_sources=strict_lead_sources,
             app_key_objects=not company_key_only,
             served_page_size=served_page_size,

@@ -21,7 +21,7 @@ from sources.housecallpro.errors import AuthError, HCPError, PermissionDenied
 class AttemptTag:
     """Why a request was made, carried by the client to the push's observer (one attempt row)."""
 
-    kind: str  # create | reconcile | link | lead_source | verify | test
+    kind: str  # lookup | create | reconcile | link | lead_source | verify | test
     lead_id: str | None = None  # None for run-level requests (verify, lead sources)
     dropped: str | None = None  # what the mapping left out of a create's payload
 

@@ -28,6 +28,10 @@ import phonenumbers
 
 NonUsPolicy = Literal["reject", "notes"]
 NON_US_POLICIES: tuple[str, ...] = ("reject", "notes")
+OnExisting = Literal["create", "link", "skip"]
+# What the push does when HCP already has a customer for the lead (looked up before creating):
+# `link` records it (`linked`), `skip` leaves it (`skipped`), `create` POSTs without looking.
+ON_EXISTING: tuple[str, ...] = ("create", "link", "skip")
 
 MAX_SHORT = 255  # names, email, phone, company, lead source
 MAX_LONG = 10_000  # notes and mapped extra values
@@ -62,7 +66,8 @@ class InvalidLead(ValueError):
 @dataclass(frozen=True)
 class Profile:
     """A mapping profile (named by a lead's `route` column): default lead source, non-US phone
-    policy, extra-column mapping, tags."""
+    policy, extra-column mapping, tags, and what the push does with a customer HCP already has
+    (`on_existing`; the mapping itself ignores it)."""
 
     name: str = "default"
     lead_source: str | None = None
@@ -70,6 +75,7 @@ class Profile:
     fields: Mapping[str, str] = field(default_factory=dict)  # extra column -> target in TARGETS
     tags: tuple[str, ...] = ()
     notifications_enabled: bool | None = None
+    on_existing: OnExisting = "link"
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,13 @@ PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
 LINKED = "linked"
+# HCP already had a customer for the lead and its route says `on_existing = "skip"`: nothing was
+# created or linked; `hcp_customer_id` names the customer that exists, `error_reason` stays NULL.
+SKIPPED = "skipped"
 FAILED_RETRYABLE = "failed_retryable"
 FAILED_PERMANENT = "failed_permanent"
-STATUSES = (PENDING, SENDING, SENT, LINKED, FAILED_RETRYABLE, FAILED_PERMANENT)
-TERMINAL = (SENT, LINKED, FAILED_PERMANENT)
+STATUSES = (PENDING, SENDING, SENT, LINKED, SKIPPED, FAILED_RETRYABLE, FAILED_PERMANENT)
+TERMINAL = (SENT, LINKED, SKIPPED, FAILED_PERMANENT)
 # Rows a push may claim. NULL counts as pending: a user's INSERT may set status to NULL.
 CLAIMABLE_SQL = "(status IS NULL OR status IN ('pending', 'failed_retryable'))"
 # Leads a killed run left claimed: their POST may have reached HCP.
@@ -92,7 +95,7 @@ LEAD_ATTEMPTS_COLUMNS: tuple[Column, ...] = (
     Column("lead_id", "VARCHAR"),  # NULL for run-level requests (verify, lead sources)
     Column("account", "VARCHAR"),
     Column("attempted_at", "TIMESTAMPTZ DEFAULT current_timestamp"),
-    # create | reconcile | lead_source | verify | test: why the request was made
+    # lookup | create | reconcile | link | lead_source | verify | test: why the request was made
     Column("kind", "VARCHAR"),
     Column("method", "VARCHAR"),
     Column("path", "VARCHAR"),
@@ -111,6 +114,7 @@ PUSH_RUNS_COLUMNS: tuple[Column, ...] = (
     Column("claimed", "INTEGER DEFAULT 0"),
     Column("sent", "INTEGER DEFAULT 0"),
     Column("linked", "INTEGER DEFAULT 0"),
+    Column("skipped", "INTEGER DEFAULT 0"),
     Column("reconciled", "INTEGER DEFAULT 0"),  # of `sent`: found by lookup after no answer
     Column("failed_permanent", "INTEGER DEFAULT 0"),
     Column("failed_retryable", "INTEGER DEFAULT 0"),
@@ -386,6 +390,7 @@ RUN_COUNTS = (
     "claimed",
     "sent",
     "linked",
+    "skipped",
     "reconciled",
     "failed_permanent",
     "failed_retryable",
@@ -405,11 +410,11 @@ def finish_run(
     error: str | None,
 ) -> None:
     """Close a push run's row with its outcome and counts (`RUN_COUNTS`)."""
+    counted = ", ".join(f"{c} = ?" for c in RUN_COUNTS)
     con.execute(
-        """
-        UPDATE staging.push_runs SET finished_at = current_timestamp, status = ?, claimed = ?,
-            sent = ?, linked = ?, reconciled = ?, failed_permanent = ?, failed_retryable = ?,
-            requeued = ?, requests = ?, duration_s = ?, exit_code = ?, error = ?
+        f"""
+        UPDATE staging.push_runs SET finished_at = current_timestamp, status = ?, {counted},
+            requests = ?, duration_s = ?, exit_code = ?, error = ?
         WHERE run_id = ?
         """,
         [

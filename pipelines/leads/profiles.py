@@ -22,6 +22,7 @@ File shape (see `examples/leads_routes.toml` and docs/leads.md):
     non_us_phone = "notes"             # or "reject"
     tags = ["web"]
     notifications_enabled = false
+    on_existing = "link"               # or "skip", "create": when HCP already has the customer
     [routes.default.fields]            # extra CSV column -> customer field
     budget = "notes"
     zip = "address.zip"
@@ -44,6 +45,7 @@ import dlt
 from pipelines.config import ConfigError
 from pipelines.leads.mapping import (
     NON_US_POLICIES,
+    ON_EXISTING,
     TARGETS,
     InvalidLead,
     MappedLead,
@@ -181,7 +183,14 @@ def parse_profiles(data: Mapping[str, Any], source: Path | None = None) -> Profi
 
 
 def _parse_profile(name: str, table: Mapping[str, Any], where: str) -> Profile:
-    known = {"lead_source", "non_us_phone", "fields", "tags", "notifications_enabled"}
+    known = {
+        "lead_source",
+        "non_us_phone",
+        "fields",
+        "tags",
+        "notifications_enabled",
+        "on_existing",
+    }
     unknown = set(table) - known
     if unknown:
         raise ConfigError(
@@ -208,6 +217,12 @@ def _parse_profile(name: str, table: Mapping[str, Any], where: str) -> Profile:
     notifications = table.get("notifications_enabled")
     if notifications is not None and not isinstance(notifications, bool):
         raise ConfigError(f"{where}: routes.{name}.notifications_enabled must be true or false")
+    on_existing = table.get("on_existing", "link")
+    if on_existing not in ON_EXISTING:
+        raise ConfigError(
+            f"{where}: routes.{name}.on_existing must be one of {', '.join(map(repr, ON_EXISTING))}, "
+            f"not {on_existing!r}"
+        )
     source = table.get("lead_source")
     return Profile(
         name=name,
@@ -216,4 +231,5 @@ def _parse_profile(name: str, table: Mapping[str, Any], where: str) -> Profile:
         fields=fields,
         tags=tuple(str(t) for t in tags),
         notifications_enabled=notifications,
+        on_existing=on_existing,  # type: ignore[arg-type]
     )

@@ -2,8 +2,9 @@
 
 The push (`push_leads`) follows DESIGN.md's "Contract of the reverse step":
 
-    pending --claim--> sending --201--> sent
-      claim = `sending` + attempts+1, committed BEFORE the POST, so a crash leaves evidence.
+    pending --claim--> sending --lookup: HCP has the customer--> linked | skipped (per route)
+                          '--lookup: none (or `on_existing = "create"`)--> POST --201--> sent
+      claim = `sending` + attempts+1, committed BEFORE any request, so a crash leaves evidence.
       Evidence of an unanswered POST is (a) a row left in `sending`, or (b) a `reconcile` row, or
       a `create` row without an HTTP status, in staging.lead_attempts. A lead with evidence is
       looked up in HCP (email, then phone) before it is ever POSTed again.
@@ -43,6 +44,7 @@ from pipelines.leads.outbox import (
     PENDING,
     SENDING,
     SENT,
+    SKIPPED,
     LeadRow,
 )
 from pipelines.leads.profiles import ProfileBook, PushSettings, load_profiles, load_push_settings
@@ -66,6 +68,7 @@ class PushResult:
     claimed: int = 0
     sent: int = 0
     linked: int = 0
+    skipped: int = 0  # HCP already had the customer and the route says `on_existing = "skip"`
     reconciled: int = 0  # of `sent`: found by lookup after an unanswered request
     failed_permanent: int = 0
     failed_retryable: int = 0
@@ -81,8 +84,14 @@ class PushResult:
 
     @property
     def leads_per_s(self) -> float:
-        done = self.sent + self.linked + self.failed_permanent + self.failed_retryable
-        return done / self.duration_s if self.duration_s > 0 else 0.0
+        return self.done / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def done(self) -> int:
+        """Leads that reached an outcome in this run (not requeued)."""
+        return (
+            self.sent + self.linked + self.skipped + self.failed_permanent + self.failed_retryable
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,9 +125,9 @@ class _Progress:
         if now - self.last < every_s:
             return
         self.last = now
-        done = r.sent + r.linked + r.failed_permanent + r.failed_retryable
+        done = r.done
         self.say(
-            f"{done} done (sent {r.sent}, linked {r.linked}, failed "
+            f"{done} done (sent {r.sent}, linked {r.linked}, skipped {r.skipped}, failed "
             f"{r.failed_permanent}, retryable {r.failed_retryable}), "
             f"{done / max(now - self.began, 1e-9):.1f} leads/s"
         )
@@ -264,7 +273,8 @@ class _Run:
         ready = self.sender.with_lead_source(lead_id, mapped)
         if isinstance(ready, Outcome):
             return ready
-        return Task(row, ready, row.status, reconcile_first, claimed)
+        on_existing = self.profiles.get(row.lead.route).on_existing
+        return Task(row, ready, row.status, reconcile_first, claimed, on_existing)
 
     def _claim(self, n: int) -> tuple[list[Task], int]:
         """Claim up to `n` leads: `sending` + attempts, committed before any of them is sent.
@@ -339,6 +349,8 @@ class _Run:
             r.reconciled += int(o.reconciled)
         elif status == LINKED:
             r.linked += 1
+        elif status == SKIPPED:
+            r.skipped += 1
         elif status == FAILED_PERMANENT:
             r.failed_permanent += 1
         elif status == FAILED_RETRYABLE:

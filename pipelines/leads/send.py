@@ -1,8 +1,12 @@
 """The HTTP half of the push: one claimed lead -> one `Outcome`, exactly once.
 
-A `Sender` runs on the push's sender threads. It POSTs the customer and, whenever an earlier
-POST of the lead may have reached HCP (no answer, a kill, a duplicate after no answer), looks
-the customer up before sending again (DESIGN.md, "Contract of the reverse step"). It never
+A `Sender` runs on the push's sender threads. Unless the lead's route says
+`on_existing = "create"`, it first looks the customer up (email, else phone: `find_customer`)
+and, when HCP already has one, links (`linked`) or skips (`skipped`) the lead instead of creating
+a second customer, because live HCP accepts duplicate emails. Otherwise it POSTs the customer
+and, whenever an earlier POST of the lead may have reached HCP (no answer, a kill, a duplicate
+after no answer), looks the customer up before sending again (DESIGN.md, "Contract of the
+reverse step"); a match then is taken as the lead's own customer (`sent`), in every mode. It never
 touches DuckDB: it returns outcomes and hands attempt rows to a callback, and the run's single
 writer thread applies both. It never decides a lead's bookkeeping (attempt counts, "gave up"):
 the writer does, from the outcome.
@@ -24,6 +28,7 @@ from pipelines.leads.outbox import (
     LINKED,
     SENDING,
     SENT,
+    SKIPPED,
     LeadRow,
 )
 from pipelines.verify import result_for_error
@@ -50,6 +55,7 @@ class Task:
     original_status: str  # what a requeue restores
     reconcile_first: bool  # evidence of an unanswered POST: look up before sending
     claimed: bool  # attempts was incremented by this run's claim
+    on_existing: str  # the route's "create" | "link" | "skip" (mapping.ON_EXISTING)
 
 
 @dataclass
@@ -163,6 +169,9 @@ class Sender:
             if self.stopped.is_set():
                 return Outcome(lead_id, REQUEUE, posts=posts)
             if unanswered:
+                # The match may be our own lost POST or a customer HCP had before (possible in
+                # `create` mode): either way sending again could make a second one, so it is
+                # the lead's customer.
                 found = self._lookup(
                     task,
                     "reconcile",
@@ -175,6 +184,15 @@ class Sender:
                     return Outcome(
                         lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True
                     )
+            elif posts == 0 and task.on_existing != "create":
+                found = self._lookup(
+                    task, "lookup", posts, "could not look the customer up before creating it"
+                )
+                if isinstance(found, Outcome):
+                    return found
+                if found:
+                    status = LINKED if task.on_existing == "link" else SKIPPED
+                    return Outcome(lead_id, status, str(found.get("id")))
             posts += 1
             try:
                 body = self.client.post("/customers", task.mapped.payload, tag=create_tag)

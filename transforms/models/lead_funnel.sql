@@ -11,10 +11,10 @@ MODEL (
     email = 'email as staged, lower-cased',
     lead_source = 'Lead Source as staged, spaces trimmed; ''No lead source'' when unset',
     lead_source_bucket = 'bucket from analytics.lead_source_map (''Other'' when unmapped)',
-    push_status = 'staging.leads.status: pending, sending, sent, linked, failed_retryable, failed_permanent',
+    push_status = 'staging.leads.status: pending, sending, sent, linked, skipped, failed_retryable, failed_permanent',
     error_reason = 'why the push failed, when it did',
     staged_at = 'when the lead was staged',
-    hcp_customer_id = 'the HCP customer the push created or linked',
+    hcp_customer_id = 'the HCP customer the push created or linked, or that made it skip the lead (it existed)',
     in_hcp = 'that customer is in the synced data (a sync ran after the push)',
     customer_created_at = 'when HCP created the customer (UTC)',
     jobs = 'the customer''s jobs, deleted excluded',
@@ -99,7 +99,7 @@ SELECT
     WHEN jobs_completed > 0 THEN 'job completed'
     WHEN jobs > 0 THEN 'job booked'
     WHEN in_hcp THEN 'customer'
-    WHEN push_status IN ('sent', 'linked') THEN 'pushed'
+    WHEN push_status IN ('sent', 'linked', 'skipped') THEN 'pushed'
     WHEN push_status = 'failed_permanent' THEN 'failed'
     ELSE 'staged'
   END AS funnel_stage
