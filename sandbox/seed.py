@@ -18,12 +18,23 @@ import gc
 import random
 
 from sandbox import seed_vocab as V
-from sandbox.clock import iso
-from sandbox.seed_base import DAY, HOUR, LEAD_CUSTOMER_KEYS, Dataset, Record, _weighted
+from sandbox.clock import iso, parse_iso
+from sandbox.seed_base import (
+    DAY,
+    HOUR,
+    LEAD_CUSTOMER_KEYS,
+    Dataset,
+    Record,
+    _hex,
+    _weighted,
+)
 from sandbox.seed_catalog import CatalogBuilder
 from sandbox.settings import SandboxSettings
 
 __all__ = ["Dataset", "Record", "build_dataset", "job_line_items"]
+
+DEPOSIT_SHARE = 0.6
+"""Share of billed jobs (pro-canceled ones excepted) with a deposit and a final invoice."""
 
 
 class _Builder(CatalogBuilder):
@@ -370,8 +381,15 @@ class _Builder(CatalogBuilder):
         return out
 
     # invoices ------------------------------------------------------------------------------
-    def invoices(self, jobs: list[Record], customers_by_id: dict[str, Record]) -> list[Record]:
+    def invoices(self, jobs: list[Record]) -> list[Record]:
+        """One invoice per billed job, or, for DEPOSIT_SHARE of them, a deposit and a final one.
+
+        Both repeat the job's subtotal, items, taxes and discounts (as live HCP does; issue 20);
+        the deposit bills part of the total and the final invoice the rest. Deposits draw from
+        their own random stream, so every other seeded record is what it was without them.
+        """
         rng = self.rng
+        deposits = random.Random(f"{self.s.seed}|deposits")
         out = []
         methods = [
             ("credit_card", 60),
@@ -390,6 +408,7 @@ class _Builder(CatalogBuilder):
                 continue
             end = self.ts[job["id"]]
             inv_date = min(end, self.anchor)
+            with_deposit = status != "pro canceled" and deposits.random() < DEPOSIT_SHARE
             lines = job_line_items(self.s.seed, job)
             subtotal = sum(li["amount"] for li in lines)
             discount = 0
@@ -413,6 +432,25 @@ class _Builder(CatalogBuilder):
                     {"id": self.pid("tax_"), "rate": 8, "amount": tax, "name": "Sales tax"}
                 )
             amount = subtotal - discount + tax
+            items = [
+                {
+                    "id": li["id"],
+                    "name": li["name"],
+                    "unit_cost": li["unit_cost"],
+                    "unit_price": li["unit_price"],
+                    "qty_in_hundredths": int(round(li["quantity"] * 100)),
+                    "amount": li["amount"],
+                    "description": li["description"],
+                    "type": li["kind"],
+                }
+                for li in lines
+            ]
+            number = job["invoice_number"]
+            if with_deposit:
+                deposit = self._deposit(deposits, job, inv_date, amount, items, taxes, discounts)
+                out.append(deposit)
+                amount -= deposit["amount"]
+                number += "-2"
             if status == "pro canceled":
                 inv_status = "voided"
             elif status == "in progress":
@@ -520,7 +558,7 @@ class _Builder(CatalogBuilder):
                 "id": self.pid("invoice_"),
                 "job_id": job["id"],
                 "status": inv_status,
-                "invoice_number": job["invoice_number"],
+                "invoice_number": number,
                 "amount": amount,
                 "subtotal": subtotal,
                 "due_amount": due_amount,
@@ -531,19 +569,7 @@ class _Builder(CatalogBuilder):
                 "sent_at": iso(sent) if sent else None,
                 "service_date": job["schedule"]["scheduled_start"],
                 "invoice_date": iso(inv_date),
-                "items": [
-                    {
-                        "id": li["id"],
-                        "name": li["name"],
-                        "unit_cost": li["unit_cost"],
-                        "unit_price": li["unit_price"],
-                        "qty_in_hundredths": int(round(li["quantity"] * 100)),
-                        "amount": li["amount"],
-                        "description": li["description"],
-                        "type": li["kind"],
-                    }
-                    for li in lines
-                ],
+                "items": items,
                 "taxes": taxes,
                 "discounts": discounts,
                 "payments": payments,
@@ -553,6 +579,61 @@ class _Builder(CatalogBuilder):
             out.append(rec)
             jobs[i] = {**job, "outstanding_balance": due_amount}
         return out
+
+    def _deposit(
+        self,
+        rng: random.Random,
+        job: Record,
+        final_date: int,
+        total: int,
+        items: list[Record],
+        taxes: list[Record],
+        discounts: list[Record],
+    ) -> Record:
+        """The paid deposit invoice of a job: same subtotal, items, taxes and discounts as the
+        final invoice, dated between the job's creation and the final invoice, billing a share
+        of the total (the final invoice bills the rest)."""
+        created = int(parse_iso(job["created_at"]) or final_date)
+        latest = final_date - HOUR
+        dated = created + int(rng.random() * (latest - created)) if latest > created else latest
+        amount = max(1, total * (25, 30, 40, 50)[rng.randrange(4)] // 100)
+        rid = "invoice_" + _hex(rng)
+        method = ("credit_card", "ach")[rng.random() < 0.2]
+        self.hide("invoices", rid, dated)
+
+        def again(entries: list[Record], prefix: str) -> list[Record]:
+            return [{**e, "id": prefix + _hex(rng)} for e in entries]
+
+        return {
+            "id": rid,
+            "job_id": job["id"],
+            "status": "paid",
+            "invoice_number": job["invoice_number"] + "-1",
+            "amount": amount,
+            "subtotal": sum(li["amount"] for li in items),
+            "due_amount": 0,
+            "due_at": iso(dated),
+            "display_due_concept": "Due upon receipt",
+            "due_concept": "upon_receipt",
+            "paid_at": iso(dated),
+            "sent_at": iso(dated),
+            "service_date": job["schedule"]["scheduled_start"],
+            "invoice_date": iso(dated),
+            "items": items,
+            "taxes": again(taxes, "tax_"),
+            "discounts": again(discounts, "dis_"),
+            "payments": [
+                {
+                    "id": "pmt_" + _hex(rng),
+                    "status": "succeeded",
+                    "payment_method": method,
+                    "amount": amount,
+                    "note": "Deposit",
+                    "paid_at": iso(dated),
+                    "category": "deposit",
+                }
+            ],
+        }
 
     # leads, events ------------------------------------------------------------------------
     def leads(
@@ -650,7 +731,7 @@ class _Builder(CatalogBuilder):
         embeds = [{k: v for k, v in c.items() if k != "addresses"} for c in customers]
         estimates, approved = self.estimates(customers, embeds, techs, job_types)
         jobs = self.jobs(customers, embeds, techs, inactive, job_types, tags, approved)
-        invoices = self.invoices(jobs, {c["id"]: c for c in customers})
+        invoices = self.invoices(jobs)
         jobs_by_customer: dict[str, list[str]] = {}
         for j in jobs:
             jobs_by_customer.setdefault(j["customer"]["id"], []).append(j["id"])

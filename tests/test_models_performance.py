@@ -61,6 +61,11 @@ def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _recency(inv: dict[str, Any]) -> tuple[str, str, str]:
+    """Newest first by invoice date, then invoice number, then id (docs/models.md)."""
+    return (inv["invoice_date"] or "", inv["invoice_number"] or "", inv["id"])
+
+
 def truth(handle: SandboxHandle) -> dict[tuple[str, date], dict[str, Any]]:
     """lead_source_performance recomputed from the sandbox's records."""
     state = handle.state
@@ -86,12 +91,10 @@ def truth(handle: SandboxHandle) -> dict[tuple[str, date], dict[str, Any]]:
             row["jobs_scheduled"] += 1
         if job["work_status"].startswith("complete"):
             row["jobs_completed"] += 1
-            discount = sum(
-                d["amount"]
-                for inv in invoices[job["id"]]
-                if inv["status"] not in VOID
-                for d in inv.get("discounts") or []
-            )
+            # every invoice repeats the job's discounts: the newest non-void one's count, once
+            billing = [inv for inv in invoices[job["id"]] if inv["status"] not in VOID]
+            newest = max(billing, key=_recency, default={})
+            discount = sum(d["amount"] for d in newest.get("discounts") or [])
             row["job_revenue"] += Decimal(job["subtotal"] - discount) / 100
         for inv in invoices[job["id"]]:
             for p in inv.get("payments") or []:

@@ -232,3 +232,64 @@ def test_discounts_from_line_items_when_an_invoice_lists_none(tmp_path: Path) ->
         "job_2": Decimal("0.00"),
         "job_3": Decimal("95.00"),
     }
+
+
+def _deposit_and_final_invoices(con: duckdb.DuckDBPyConnection) -> None:
+    """Live HCP's shape: a job's deposit and final invoices each repeat its subtotal and discounts.
+
+    job_1 ($123.45, cus_1 Google Ads): deposit + final, both listing the same $10 discount.
+    job_3 ($100.00, cus_2): deposit ($8 off), final ($5 off: the discount changed) and a newer
+    voided re-issue ($20 off) that must not count.
+    """
+    con.execute(
+        "CREATE TABLE hcp.invoices AS SELECT * FROM (VALUES "
+        "('inv_1d', 'job_1', '1001-1', 'paid', 12345, TIMESTAMPTZ '2026-03-02 10:00:00+00', 'd1d'), "
+        "('inv_1f', 'job_1', '1001-2', 'paid', 12345, TIMESTAMPTZ '2026-03-09 10:00:00+00', 'd1f'), "
+        "('inv_3d', 'job_3', '1003-1', 'paid', 10000, TIMESTAMPTZ '2026-03-03 10:00:00+00', 'd3d'), "
+        "('inv_3f', 'job_3', '1003-2', 'paid', 10000, TIMESTAMPTZ '2026-03-08 10:00:00+00', 'd3f'), "
+        "('inv_3v', 'job_3', '1003-3', 'voided', 10000, TIMESTAMPTZ '2026-03-12 10:00:00+00', 'd3v')"
+        ") AS t(id, job_id, invoice_number, status, subtotal, invoice_date, _dlt_id)"
+    )
+    con.execute(
+        "CREATE TABLE hcp.invoices__discounts AS SELECT * FROM (VALUES "
+        "('d1d', 1000), ('d1f', 1000), ('d3d', 800), ('d3f', 500), ('d3v', 2000)"
+        ") AS t(_dlt_parent_id, amount)"
+    )
+    # deposit + rest = the job's total after its discount; deposit and final payments both count
+    con.execute(
+        "CREATE TABLE hcp.invoices__payments AS SELECT * FROM (VALUES "
+        "('d1d', 'succeeded', 4000, 'deposit'), ('d1f', 'succeeded', 7345, 'payment'), "
+        "('d3d', 'paid', 3000, 'deposit'), ('d3f', 'paid', 6500, 'payment')"
+        ") AS t(_dlt_parent_id, status, amount, category)"
+    )
+
+
+def test_a_job_with_several_invoices_counts_its_subtotal_and_discount_once(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.duckdb"
+    _minimal_warehouse(db)
+    with duckdb.connect(str(db)) as con:
+        _deposit_and_final_invoices(con)
+    result = run_transforms(db)
+    assert not result.failed_audits
+    with duckdb.connect(str(db), read_only=True) as con:
+        jobs = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT job_id, subtotal, discount_amount, job_revenue, amount_paid FROM analytics.jobs"
+            ).fetchall()
+        }
+        perf = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT lead_source, job_revenue, amount_paid FROM analytics.lead_source_performance"
+            ).fetchall()
+        }
+    d = Decimal
+    assert jobs["job_1"] == (d("123.45"), d("10.00"), d("113.45"), d("113.45"))
+    # the newest invoice is voided: the final one's $5 counts, not the $20 and not $8 + $5
+    assert jobs["job_3"] == (d("100.00"), d("5.00"), d("95.00"), d("95.00"))
+    assert jobs["job_2"] == (d("50.00"), d("0.00"), d("0.00"), d("0.00"))
+    assert perf["Google Ads"] == (d("113.45"), d("113.45"))
+    assert perf["No lead source"] == (d("95.00"), d("95.00"))

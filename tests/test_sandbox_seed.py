@@ -39,7 +39,8 @@ def test_runtime_ids_are_deterministic_too() -> None:
 def test_small_shop_sizes(data) -> None:
     n = {k: len(v) for k, v in data.records.items()}
     assert n["customers"] == 400 and n["jobs"] == 3000
-    assert 1500 < n["invoices"] < 3000 and n["estimates"] == 800 and n["leads"] == 600
+    # ~2400 billed jobs, 60% of them with a deposit and a final invoice
+    assert 3300 < n["invoices"] < 4300 and n["estimates"] == 800 and n["leads"] == 600
     for small in (
         "employees",
         "tags",
@@ -105,6 +106,45 @@ def test_shapes_the_warehouse_relies_on(data) -> None:
     assert any(j["original_estimate_id"] for j in jobs)
     assert all(j["id"].startswith("job_") and len(j["id"]) == 36 for j in jobs)
     assert data.company["time_zone"] == "America/Chicago"
+
+
+def test_deposit_and_final_invoices_repeat_the_jobs_subtotal_and_discounts(data) -> None:
+    """Live HCP (issue 20): most jobs have a deposit and a final invoice, each repeating the
+    job's subtotal and discounts[]; together they bill the job's total once."""
+    jobs = {j["id"]: j for j in data.records["jobs"]}
+    by_job: dict[str, list[dict]] = {}
+    for inv in data.records["invoices"]:
+        by_job.setdefault(inv["job_id"], []).append(inv)
+    pairs = [v for v in by_job.values() if len(v) == 2]
+    assert 0.5 < len(pairs) / len(by_job) < 0.7
+    assert all(len(v) <= 2 for v in by_job.values())
+    assert any(dep["discounts"] for dep, _ in pairs)
+    ids = [i["id"] for i in data.records["invoices"]]
+    numbers = [i["invoice_number"] for i in data.records["invoices"]]
+    assert len(set(ids)) == len(ids) and len(set(numbers)) == len(numbers)
+    for dep, final in pairs:
+        job = jobs[dep["job_id"]]
+        assert dep["invoice_date"] < final["invoice_date"] and dep["status"] == "paid"
+        assert dep["invoice_number"] == job["invoice_number"] + "-1"
+        assert final["invoice_number"] == job["invoice_number"] + "-2"
+        assert dep["subtotal"] == final["subtotal"] == job["subtotal"]
+        assert [(d["name"], d["amount"]) for d in dep["discounts"]] == [
+            (d["name"], d["amount"]) for d in final["discounts"]
+        ]
+        billed = final["subtotal"] - sum(d["amount"] for d in final["discounts"])
+        billed += sum(t["amount"] for t in final["taxes"])
+        assert 0 < dep["amount"] < billed and dep["amount"] + final["amount"] == billed
+        assert [p["amount"] for p in dep["payments"]] == [dep["amount"]]
+        if final["status"] == "paid" and not any(
+            p["category"] == "refund" for p in final["payments"]
+        ):
+            collected = sum(
+                p["amount"]
+                for inv in (dep, final)
+                for p in inv["payments"]
+                if p["status"] in ("succeeded", "paid")
+            )
+            assert collected == billed
 
 
 def test_price_book_is_nested_two_to_three_levels(data) -> None:

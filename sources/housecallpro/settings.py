@@ -173,7 +173,8 @@ OBJECTS: tuple[HCPObject, ...] = (
         "/invoices",
         "invoices",
         columns={
-            **_text("id", "job_id", "invoice_number", "customer__id"),
+            # no customer__id: HCP's Invoice has no `customer` (HCP_API.md §4); join via job_id
+            **_text("id", "job_id", "invoice_number"),
             **_ts("invoice_date", "service_date", "sent_at", "paid_at", "due_at", "created_at"),
             **_cents("amount", "subtotal", "due_amount", "tax_amount", "discount_amount"),
         },

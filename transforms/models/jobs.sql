@@ -3,7 +3,7 @@ MODEL (
   kind FULL,
   grain (account, job_id),
   owner analytics,
-  description 'HCP jobs in dollars with status flags and revenue by HCP''s definition: over completed jobs, subtotal minus discounts, excluding tax and tips. Discounts come from the job''s non-void invoices.',
+  description 'HCP jobs in dollars with status flags and revenue by HCP''s definition: over completed jobs, subtotal minus discounts, excluding tax and tips. A job often has several invoices (a deposit and a final one), each repeating the job''s subtotal and discounts, so discounts come from one invoice, the newest non-void one, and are never summed across invoices; payments are.',
   column_descriptions (
     account = 'HCP account name (default with one key)',
     job_id = 'HCP job id (job_...)',
@@ -22,11 +22,14 @@ MODEL (
     is_scheduled = 'not deleted and has a scheduled start (was put on the calendar)',
     is_completed = 'not deleted and work_status starts with "complete"',
     is_canceled = 'not deleted and work_status ends with "canceled" or canceled_at is set',
-    subtotal = 'line items before discounts and tax, dollars',
-    discount_amount = 'discounts on the job''s non-void invoices, dollars',
+    -- from the job, never from its invoices: each invoice repeats it
+    subtotal = 'line items before discounts and tax, dollars (the job''s own, not a sum over its invoices)',
+    -- one invoice's, never a sum: deposit and final invoices repeat the same discounts[]
+    discount_amount = 'discounts of the job''s newest non-void invoice (latest invoice_date, then invoice_number, then invoice id; voided and canceled skipped), dollars; 0 without one',
     total_amount = 'job total with tax, dollars',
     job_revenue = 'subtotal minus discounts for completed jobs, else 0, dollars (HCP''s job revenue)',
-    amount_paid = 'payments collected on the job''s invoices, refunds netted, dollars'
+    -- a sum: a deposit payment and a final payment are both money received
+    amount_paid = 'payments collected on all the job''s invoices (deposit and final add up), refunds netted, dollars'
   ),
   audits (
     unique_combination_of_columns(columns := (account, job_id)),
@@ -45,15 +48,34 @@ WITH src AS (
     subtotal BIGINT, total_amount BIGINT
   )
 ),
-by_job AS (
+newest_invoice AS (
+  -- Live HCP: most jobs have a deposit and a final invoice, and every invoice repeats the job's
+  -- subtotal and discounts[]; summing them counted a discount once per invoice. The newest
+  -- non-void invoice is the job's current billing; later date wins, then the higher number
+  -- ("1042-2" after "1042-1"), then the id, so the pick is deterministic.
   SELECT
     account,
     job_id,
-    sum(discount_amount) FILTER (WHERE NOT is_void) AS discount_amount,
-    sum(amount_paid) AS amount_paid
+    discount_amount,
+    row_number() OVER (
+      PARTITION BY account, job_id
+      ORDER BY invoice_date DESC NULLS LAST, invoice_number DESC NULLS LAST, invoice_id DESC
+    ) AS recency
+  FROM analytics.invoices
+  WHERE job_id IS NOT NULL AND NOT is_void
+),
+paid_by_job AS (
+  -- Payments are money received on each invoice, so they do add up across a job's invoices.
+  SELECT account, job_id, sum(amount_paid) AS amount_paid
   FROM analytics.invoices
   WHERE job_id IS NOT NULL
   GROUP BY 1, 2
+),
+by_job AS (
+  SELECT p.account, p.job_id, n.discount_amount, p.amount_paid
+  FROM paid_by_job AS p
+  LEFT JOIN newest_invoice AS n
+    ON n.account = p.account AND n.job_id = p.job_id AND n.recency = 1
 ),
 flagged AS (
   SELECT
