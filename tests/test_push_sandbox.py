@@ -204,7 +204,7 @@ def test_bad_key_against_sandbox_stops_with_exit_2(tmp_path: Path, sandbox: Sand
     load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
     account = Account("default", "not-the-key", sandbox.base_url, rate_limit=0)
     result = push_leads(account, db_path=db, routes=ProfileBook(), settings=PushSettings())
-    assert result.exit_code == 2 and "Invalid API token" in result.message
+    assert result.exit_code == 2 and 'HCP says 401 "Unauthorized"' in result.message
     assert {(r["status"], r["hcp_customer_id"]) for r in leads(db)} == {("pending", None)}
     noaccess = Account("default", sandbox.noaccess_key, sandbox.base_url, rate_limit=0)
     assert push_leads(
