@@ -459,7 +459,9 @@ def test_a_pause_overtakes_a_thread_already_waiting_for_its_turn() -> None:
 
 def test_429_halves_the_rate_then_it_climbs_back_to_the_configured_rate() -> None:
     clock = FakeClock(0.0)
-    bucket = TokenBucket(rate=10.0, clock=clock, sleep=clock.sleep, recovery_s=30.0)
+    bucket = TokenBucket(
+        rate=10.0, clock=clock, sleep=clock.sleep, recovery_s=30.0
+    )  # a slow climb, to see it
     for _ in range(20):
         bucket.acquire()
         bucket.passed()

@@ -39,7 +39,7 @@ class TokenBucket:
         sleep: Callable[[float], None] = time.sleep,
         *,
         decrease: float = 0.5,
-        recovery_s: float = 30.0,
+        recovery_s: float = 10.0,
         min_rate: float = 0.2,
         fallback_rate: float = 1.0,
     ) -> None:
