@@ -34,7 +34,7 @@ def result_for_error(exc: HCPError, base_url: str = "") -> VerifyResult:
         return VerifyResult(
             False,
             EXIT_INVALID_TOKEN,
-            'HCP says 401 "Invalid API token": the key was revoked or its user lost API access. '
+            f"{_hcp_says(exc)}: the key was revoked or its user lost API access. "
             "Generate a new one (HCP App Store -> API Key Management) and update "
             "SOURCES__HOUSECALLPRO__API_KEY or .dlt/secrets.toml.",
         )
@@ -42,7 +42,7 @@ def result_for_error(exc: HCPError, base_url: str = "") -> VerifyResult:
         return VerifyResult(
             False,
             EXIT_PERMISSION,
-            'HCP says 403 "Permission denied": the key\'s user lacks a permission this needs '
+            f"{_hcp_says(exc)}: the key's user lacks a permission this needs "
             "(for pushing leads: Create Customer). Use an admin's key or grant the permission.",
         )
     if isinstance(exc, TransportError):
@@ -53,6 +53,15 @@ def result_for_error(exc: HCPError, base_url: str = "") -> VerifyResult:
             "Check the network and SOURCES__HOUSECALLPRO__BASE_URL.",
         )
     return VerifyResult(False, EXIT_OTHER, f"HCP answered an error: {exc}. Try again later.")
+
+
+def _hcp_says(exc: HCPError) -> str:
+    """HCP's own words, quoted (live 401: "Unauthorized", HCP_API.md §2), never our guess.
+
+    The client has already taken the key out of the message.
+    """
+    said = exc.message.strip() or "(no message)"
+    return f'HCP says {exc.status} "{said}"'
 
 
 def verify_account(client: HCPClient, *, tag: Any = None) -> VerifyResult:

@@ -1,7 +1,7 @@
 """Who is calling: HCP's key header and what each sandbox key may do.
 
-HCP_API.md §2 Auth: `Authorization: Token <key>` (and, ASSUMED, `Bearer <key>`); §10 Errors:
-401 "Invalid API token", 403 "Permission denied". Some list endpoints answer only application
+HCP_API.md §2 Auth: `Authorization: Token <key>` (and, ASSUMED, `Bearer <key>`); 401 with HCP's
+live body `{"message":"Unauthorized"}` (§2 Errors), 403 "Permission denied" (§10). Some list endpoints answer only application
 keys (`/routes`, `/service_zones`, `/api/price_book/services`, from the spec's security blocks).
 """
 

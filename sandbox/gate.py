@@ -104,7 +104,8 @@ class HcpGate:
         key = key_from_header(headers.get("authorization"))
         role = role_of(key, settings)
         if role is None or key is None:
-            await send_json(counted, 401, {"error": {"message": "Invalid API token"}})
+            # the body HCP sends live (HCP_API.md §2 Errors: 401 GET /pipeline/statuses)
+            await send_json(counted, 401, {"message": "Unauthorized"})
             return
         verdict = st.limiter.check(
             key, settings.rate_limit, settings.rate_limit_window_s, settings.clock

@@ -590,6 +590,131 @@ def test_client_paces_requests_with_shared_limiter() -> None:
     assert clock.now == pytest.approx(2.0)
 
 
+# --------------------------------------------------------------------------- shared 429 backoff
+
+
+def test_one_threads_429_delays_another_threads_next_acquire() -> None:
+    clock = FakeClock(0.0)
+    bucket = TokenBucket(rate=10.0, clock=clock, sleep=clock.sleep)
+    bucket.acquire()
+    bucket.throttle(3.0, sent_at=0.0)  # thread A's request came back 429, Retry-After: 3
+    waited: list[float] = []
+    other = threading.Thread(target=lambda: waited.append(bucket.acquire()))
+    other.start()
+    other.join()
+    assert waited == [pytest.approx(3.0)] and clock.now == pytest.approx(3.0)
+    assert bucket.snapshot()["paused_s"] == pytest.approx(3.0)
+
+
+def test_a_pause_overtakes_a_thread_already_waiting_for_its_turn() -> None:
+    clock = FakeClock(0.0)
+    fired: list[bool] = []
+
+    def sleep(seconds: float) -> None:
+        if not fired:  # while this thread waits its 0.2 s turn, another one gets a 429
+            fired.append(True)
+            clock.now += 0.1
+            bucket.throttle(2.0, sent_at=0.0)
+            seconds -= 0.1
+        clock.sleep(seconds)
+
+    bucket = TokenBucket(rate=5.0, clock=clock, sleep=sleep)
+    bucket.acquire()
+    bucket.acquire()
+    assert clock.now >= 2.1  # not a request before the pause ends
+
+
+def test_429_halves_the_rate_then_it_climbs_back_to_the_configured_rate() -> None:
+    clock = FakeClock(0.0)
+    bucket = TokenBucket(
+        rate=10.0, clock=clock, sleep=clock.sleep, recovery_s=30.0
+    )  # a slow climb, to see it
+    for _ in range(20):
+        bucket.acquire()
+        bucket.passed()
+    assert bucket.rate == 10.0  # no 429 yet: nothing to recover from, nothing above the limit
+    bucket.throttle(0.0, sent_at=clock.now)
+    assert bucket.rate == pytest.approx(5.0)
+    cut_at, rates = clock.now, []
+    while clock.now - cut_at < 60:
+        bucket.acquire()
+        bucket.passed()
+        rates.append(bucket.rate)
+    assert all(b >= a for a, b in zip(rates, rates[1:], strict=False))
+    assert max(rates) == 10.0
+    back_at = cut_at + sum(1 / r for r in rates[: rates.index(10.0)])
+    assert 25 <= back_at - cut_at <= 35  # about `recovery_s` of steady traffic, not at once
+
+
+def test_429s_of_requests_sent_before_the_cut_do_not_cut_again() -> None:
+    clock = FakeClock(0.0)
+    bucket = TokenBucket(rate=8.0, clock=clock, sleep=clock.sleep)
+    clock.now = 1.0
+    for _ in range(4):  # four threads' requests, all sent at t=1, all refused
+        bucket.throttle(1.0, sent_at=1.0)
+        clock.now += 0.01
+    assert bucket.rate == pytest.approx(4.0) and bucket.slowdowns == 1
+    bucket.throttle(1.0, sent_at=clock.now)  # a request sent after the cut: new congestion
+    assert bucket.rate == pytest.approx(2.0) and bucket.slowdowns == 2
+    assert bucket.paused_s == pytest.approx(1.04)  # overlapping pauses are counted once
+
+
+def test_unlimited_bucket_paces_at_half_the_rate_it_sent_at_when_429_arrives() -> None:
+    clock = FakeClock(0.0)
+    bucket = TokenBucket(rate=0, clock=clock, sleep=clock.sleep)
+    for _ in range(21):  # 20 requests per second, unpaced
+        assert bucket.acquire() == 0.0
+        clock.now += 0.05
+    bucket.throttle(1.0, sent_at=clock.now - 0.05)
+    assert bucket.rate == pytest.approx(10.0, rel=0.01)
+    start = clock.now
+    stamps = []
+    for _ in range(5):
+        bucket.acquire()
+        stamps.append(clock.now - start)
+    assert stamps[0] == pytest.approx(1.0)  # the pause first
+    assert [round(b - a, 3) for a, b in zip(stamps, stamps[1:], strict=False)] == [0.1] * 4
+
+
+@respx.mock
+def test_429_without_retry_after_pauses_the_limiter_by_the_backoff() -> None:
+    clock = FakeClock()
+    respx.get(f"{BASE}/jobs").mock(
+        side_effect=[
+            httpx.Response(429, json={"error": "Too many requests"}),  # the live body
+            httpx.Response(200, json={"jobs": []}),
+        ]
+    )
+    client = make_client(clock)
+    client.get("/jobs")
+    assert clock.sleeps == [pytest.approx(0.375)]  # backoff_delay(0) with rng 0.5
+    assert client.stats.snapshot()["rate_limited"] == 1
+    assert client.limiter.snapshot()["paused_s"] == pytest.approx(0.375)
+
+
+@respx.mock
+def test_a_429_that_gave_up_still_holds_the_next_request_of_any_thread() -> None:
+    clock = FakeClock()
+    respx.get(f"{BASE}/jobs").mock(
+        return_value=httpx.Response(
+            429, headers={"Retry-After": "4"}, json={"error": "Too many requests"}
+        )
+    )
+    sent_at: list[float] = []
+    respx.get(f"{BASE}/company").mock(
+        side_effect=lambda request: sent_at.append(clock.now) or httpx.Response(200, json={})
+    )
+    client = make_client(clock, max_retries=0, rate_limit=50.0)
+    with pytest.raises(RateLimited) as info:
+        client.get("/jobs")
+    assert info.value.message == "Too many requests" and info.value.retry_after == 4.0
+    other = threading.Thread(target=lambda: client.get("/company"))
+    other.start()
+    other.join()
+    assert sent_at == [pytest.approx(1004.0)]
+    assert client.limiter.rate < 50.0
+
+
 # --------------------------------------------------------------------------- secrets
 
 

@@ -86,7 +86,7 @@ def test_sync_lands_data_and_a_bad_key_fails_only_its_task(
     assert task_runs["sync-good"].state.is_completed()
     assert task_runs["sync-bad"].state.is_failed()
     assert task_runs["sync-bad"].run_count == 1, "a 401 must not be retried"
-    assert "Invalid API token" in (task_runs["sync-bad"].state.message or "")
+    assert 'HCP says 401 "Unauthorized"' in (task_runs["sync-bad"].state.message or "")
     assert any(name.startswith("transforms") for name in task_runs), "models run on what landed"
     assert _warehouse_counts(db) == _sandbox_counts(hcp)
 
@@ -95,7 +95,7 @@ def test_sync_lands_data_and_a_bad_key_fails_only_its_task(
         customers = con.execute("SELECT count(*) FROM hcp.customers").fetchone()[0]  # type: ignore[index]
     assert "1 of 2 synced" in artifact
     assert f"| customers | {customers} |" in artifact
-    assert "## bad: FAILED" in artifact and "Invalid API token" in artifact
+    assert "## bad: FAILED" in artifact and 'HCP says 401 "Unauthorized"' in artifact
     assert "requests:" in artifact and "duration:" in artifact
     for key in (GOOD_KEY, BAD_KEY):
         assert key not in artifact

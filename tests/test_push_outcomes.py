@@ -22,6 +22,8 @@ from sources.housecallpro.client import HCPClient
 
 BASE = "https://hcp.test"
 KEY = "push_SECRET_key_0123456789"
+# what HCP answers live (HCP_API.md §2 Errors; the 429 body as seen from HCP)
+LIVE_BODIES = {401: {"message": "Unauthorized"}, 429: {"error": "Too many requests"}}
 
 
 class FakeHCP:
@@ -71,17 +73,13 @@ class FakeHCP:
             self.create(body)
             raise httpx.ReadTimeout("timed out", request=request)
         if isinstance(answer, int) and answer != 201:
-            messages = {
-                401: "Invalid API token",
-                403: "Permission denied",
-                429: "Too many requests",
-            }
+            messages = {403: "Permission denied"}
+            if answer in LIVE_BODIES:
+                headers = {"Retry-After": "0"} if answer == 429 else {}
+                return httpx.Response(answer, json=LIVE_BODIES[answer], headers=headers)
             if answer == 422:
                 return httpx.Response(422, json={"errors": {"email": ["is invalid"]}})
-            headers = {"Retry-After": "0"} if answer == 429 else {}
-            return httpx.Response(
-                answer, json={"error": {"message": messages.get(answer, "boom")}}, headers=headers
-            )
+            return httpx.Response(answer, json={"error": {"message": messages.get(answer, "boom")}})
         email = (body.get("email") or "").lower()
         if (
             email
@@ -134,10 +132,10 @@ class FakeHCP:
         return httpx.Response(201, json={"id": "ls_new", "name": name})
 
     def company(self, request: httpx.Request) -> httpx.Response:
+        if self.company_status in LIVE_BODIES:
+            return httpx.Response(self.company_status, json=LIVE_BODIES[self.company_status])
         if self.company_status != 200:
-            msg = {401: "Invalid API token", 403: "Permission denied"}.get(
-                self.company_status, "boom"
-            )
+            msg = {403: "Permission denied"}.get(self.company_status, "boom")
             return httpx.Response(self.company_status, json={"error": {"message": msg}})
         return httpx.Response(200, json={"id": "co_1", "name": "Acme Plumbing"})
 
@@ -321,7 +319,8 @@ def test_other_422_fails_permanently_with_hcp_reason_and_field(
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "words"), [(401, 2, "Invalid API token"), (403, 3, "Permission denied")]
+    ("status", "code", "words"),
+    [(401, 2, 'HCP says 401 "Unauthorized"'), (403, 3, 'HCP says 403 "Permission denied"')],
 )
 def test_401_403_on_post_stop_the_run_and_leave_leads_pending(
     db: Path, hcp: tuple[FakeHCP, Any], status: int, code: int, words: str
@@ -776,4 +775,4 @@ def test_test_lead_cli_prints_id_and_maps_401(
     fake.customers.clear()
     fake.script["*"] = [401]
     refused = CliRunner().invoke(app, ["leads", "test"])
-    assert refused.exit_code == 2 and "Invalid API token" in refused.output
+    assert refused.exit_code == 2 and 'HCP says 401 "Unauthorized"' in refused.output

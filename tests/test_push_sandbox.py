@@ -312,7 +312,7 @@ def test_bad_key_against_sandbox_stops_with_exit_2(tmp_path: Path, sandbox: Sand
     load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
     account = Account("default", "not-the-key", sandbox.base_url, rate_limit=0)
     result = push_leads(account, db_path=db, routes=ProfileBook(), settings=PushSettings())
-    assert result.exit_code == 2 and "Invalid API token" in result.message
+    assert result.exit_code == 2 and 'HCP says 401 "Unauthorized"' in result.message
     assert {(r["status"], r["hcp_customer_id"]) for r in leads(db)} == {("pending", None)}
     noaccess = Account("default", sandbox.noaccess_key, sandbox.base_url, rate_limit=0)
     assert push_leads(
@@ -394,3 +394,23 @@ def test_kill_9_at_random_moments_then_complete(tmp_path: Path, sandbox_factory:
     con.close()
     # the kills left leads in `sending` (mid-request), and the next runs reconciled them
     assert left_sending > 0
+
+
+@pytest.mark.slow
+def test_a_push_faster_than_the_limit_draws_few_429s_and_sends_every_lead(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    """Four threads paced at 4x HCP's limit: one thread's 429 pauses and slows them all."""
+    sb = sandbox_factory(rate_limit=10.0)
+    db = tmp_path / "fast.duckdb"
+    kinds = write_leads(tmp_path / "leads.csv", 60)
+    load_leads(tmp_path / "leads.csv", db_path=db, routes=ProfileBook())
+    with HCPClient(sb.api_key, sb.base_url, rate_limit=40.0, concurrency=4) as client:
+        push_leads(
+            "default", db_path=db, client=client, routes=ProfileBook(), settings=PushSettings()
+        )
+        stats, pacing = client.stats.snapshot(), client.limiter.snapshot()
+    assert_exactly_once(db, sb, kinds)
+    assert stats["rate_limited"] == sb.state.counters.snapshot()["rate_limited"] >= 1
+    assert stats["rate_limited"] <= max(3, stats["requests"] // 8), stats
+    assert pacing["paused_s"] >= 1.0 and pacing["rate"] < 40.0, pacing

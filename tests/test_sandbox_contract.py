@@ -272,7 +272,7 @@ def test_single_reads_and_404(sandbox: SandboxHandle) -> None:
 def test_missing_or_wrong_key_is_401(sandbox: SandboxHandle, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
     r = httpx.get(f"{sandbox.base_url}/company", headers=headers)
-    assert r.status_code == 401 and r.json() == {"error": {"message": "Invalid API token"}}
+    assert r.status_code == 401 and r.json() == {"message": "Unauthorized"}
 
 
 def test_bearer_works_like_token(sandbox: SandboxHandle) -> None:

@@ -25,6 +25,7 @@ from pipelines.sync import sync_account
 from pipelines.sync.destination import destination_key, pipelines_dir_for
 from sandbox.server import SandboxHandle, run_sandbox
 from sandbox.settings import SandboxSettings
+from sources.housecallpro.client import HCPClient
 from sources.housecallpro.settings import INCREMENTAL_TABLES, OBJECTS
 from tests.plugins.sandbox_fixtures import sandbox_dataset
 from tests.utils import assert_same_warehouse, table_counts
@@ -121,6 +122,25 @@ def test_full_sync_then_no_change_then_edits(sandbox_factory, tmp_path: Path):
         ).fetchone()[0] == len(job["schedule"].get("appointments") or [])
     finally:
         con.close()
+
+
+def test_a_client_faster_than_the_limit_draws_few_429s_and_loses_nothing(
+    sandbox_factory, tmp_path: Path
+):
+    """Four threads paced at 4x HCP's limit: the first 429s pause and slow every thread, so
+    the rest of the sync runs under the limit (the old per-thread backoff drew ~45% 429s)."""
+    sb = sandbox_factory(scale=SCALE, rate_limit=10.0)
+    client = HCPClient(sb.api_key, sb.base_url, rate_limit=40.0, concurrency=4)
+    with client:
+        result = sync_account(account(sb), tmp_path / "w.duckdb", client=client)
+    assert result.ok, result.message
+    got = table_counts(tmp_path / "w.duckdb")
+    for table, n in expected_counts(sb).items():
+        assert got.get(table) == n, table
+    stats, pacing = client.stats.snapshot(), client.limiter.snapshot()
+    assert stats["rate_limited"] == sb.admin.counters()["rate_limited"] >= 1
+    assert stats["rate_limited"] <= max(3, stats["requests"] // 8), stats
+    assert pacing["paused_s"] >= 1.0 and pacing["rate"] < 40.0, pacing
 
 
 @pytest.fixture(scope="module")

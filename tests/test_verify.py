@@ -29,7 +29,10 @@ def configured(monkeypatch: pytest.MonkeyPatch) -> None:
     ("status", "body", "code", "words"),
     [
         (200, {"id": "c1", "name": "Acme Plumbing"}, 0, "Connected to Acme Plumbing"),
-        (401, {"error": {"message": "Invalid API token"}}, 2, "Generate a new one"),
+        (401, {"message": "Unauthorized"}, 2, 'HCP says 401 "Unauthorized": the key was revoked'),
+        (401, {"error": {"message": "Token revoked"}}, 2, 'HCP says 401 "Token revoked"'),
+        (401, {}, 2, 'HCP says 401 "Unauthorized": the key was revoked'),  # reason phrase
+        (401, {"message": "Unauthorized"}, 2, "Generate a new one"),
         (403, {"error": {"message": "Permission denied"}}, 3, "admin's key"),
         (500, {"error": {"message": "boom"}}, 1, "HCP answered an error"),
     ],

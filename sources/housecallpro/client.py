@@ -1,8 +1,8 @@
 """The one HTTP client for Housecall Pro's public API (docs: https://docs.housecallpro.com/).
 
 Every read and write of hcp-sync goes through `HCPClient`: auth, query encoding, paging over both
-of HCP's envelopes, retries with backoff and jitter, 429 handling, a shared rate limiter, bounded
-concurrency, typed errors and counters. Get a key in HCP: App Store -> API Key Management ->
+of HCP's envelopes, retries with backoff and jitter, a shared rate limiter that a 429 pauses and
+slows for every thread (HCP counts per account), bounded concurrency, typed errors and counters. Get a key in HCP: App Store -> API Key Management ->
 Generate API Key (MAX plan).
 
 Must never: put the API key in a message, log line, repr or exception; retry a write whose
@@ -394,6 +394,7 @@ class HCPClient:
             self.stats.add(bytes_received=len(response.content))
             status = response.status_code
             if status < 400:
+                self.limiter.passed()
                 self._notify(Exchange(method, path, status, "", elapsed, tag))
                 return response
             body = _safe_json(response)
@@ -403,12 +404,24 @@ class HCPClient:
             if status == 429:
                 self.stats.add(rate_limited=1)
                 wait = self._retry_after(response)
+                # HCP counts per account: the pause and the slower pace hold every thread
+                pause = wait if wait is not None else self.backoff_delay(attempt)
+                self.limiter.throttle(pause, sent_at=started)
                 if attempt < self.max_retries:
-                    attempt = self._pause(
-                        attempt, method, path, "429 Too Many Requests", at_least=wait
+                    self.stats.add(retries=1)
+                    attempt += 1
+                    log.info(
+                        "%s %s: 429 Too Many Requests; every thread paused %.1fs, pace now %.2f/s; "
+                        "retry %d",
+                        method,
+                        path,
+                        pause,
+                        self.limiter.rate,
+                        attempt,
                     )
                     continue
                 raise RateLimited(message, retry_after=wait, status=429, method=method, path=path)
+            self.limiter.passed()
             if status >= 500:
                 self.stats.add(server_errors=1)
                 if retry_on_status and attempt < self.max_retries:
@@ -549,17 +562,17 @@ class HCPClient:
         ceiling = min(self.backoff_cap, self.backoff_base * (2**attempt))
         return ceiling / 2 + self._rng() * ceiling / 2
 
-    def _pause(
-        self, attempt: int, method: str, path: str, reason: str, at_least: float = 0.0
-    ) -> int:
-        delay = max(at_least, self.backoff_delay(attempt))
+    def _pause(self, attempt: int, method: str, path: str, reason: str) -> int:
+        """This thread waits out a 5xx or transport error (a 429 pauses the limiter instead)."""
+        delay = self.backoff_delay(attempt)
         self.stats.add(retries=1)
         log.info("%s %s: %s; retry %d in %.1fs", method, path, reason, attempt + 1, delay)
         self._sleep(delay)
         return attempt + 1
 
-    def _retry_after(self, response: httpx.Response) -> float:
-        """Seconds to wait from `Retry-After` (seconds or HTTP-date) or `RateLimit-Reset`, capped."""
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds to wait from `Retry-After` (seconds or HTTP-date) or `RateLimit-Reset`, capped;
+        None when HCP said neither (the caller backs off on its own)."""
         wait: float | None = None
         header = response.headers.get("Retry-After")
         if header:
@@ -584,7 +597,7 @@ class HCPClient:
                 except ValueError:
                     wait = None
         if wait is None:
-            return 0.0
+            return None
         return max(0.0, min(wait, self.retry_after_cap))
 
     def _notify(self, exchange: Exchange) -> None:
