@@ -115,7 +115,8 @@ class HcpGate:
             await send_json(
                 counted,
                 429,
-                {"error": {"message": "Too many requests"}},
+                # the body live HCP sends (issue 20: clients run against live accounts)
+                {"error": "Too many requests"},
                 [
                     (b"retry-after", str(verdict.retry_after).encode()),
                     (b"ratelimit-reset", str(verdict.reset_epoch).encode()),

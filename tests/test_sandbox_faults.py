@@ -26,7 +26,7 @@ def test_rate_limit_answers_429_with_retry_after_and_reset(sandbox_factory) -> N
         assert [c.get("/company").status_code for _ in range(3)] == [200, 200, 200]
         r = c.get("/company")
         assert r.status_code == 429
-        assert r.json() == {"error": {"message": "Too many requests"}}
+        assert r.json() == {"error": "Too many requests"}
         assert r.headers["Retry-After"] == "1"
         assert r.headers["RateLimit-Reset"] == str(1_800_000_001)
         # per key: another key still passes in the same window

@@ -38,14 +38,12 @@ class AuthError(HCPError):
     """401: the key is wrong, revoked, or its user lost API access."""
 
     status = 401
-    hint = "Invalid API token: generate a new key in HCP (App Store -> API Key Management)."
 
 
 class PermissionDenied(HCPError):
     """403: the key's user lacks a permission (for a push: Create Customer)."""
 
     status = 403
-    hint = "Permission denied: the key's user lacks this permission; use an admin's key."
 
 
 class NotFound(HCPError):
