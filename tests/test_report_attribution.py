@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import html as html_lib
+import io
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -15,10 +16,12 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.config import Account
+from pipelines.csvsafe import FORMULA_STARTS
 from pipelines.report import ReportError, attribution_report, load_report
 from pipelines.sync import sync_account
 from pipelines.transform import run_transforms
 from sandbox.server import SandboxHandle
+from tests.test_csvsafe import HOSTILE
 
 SPEND = (
     Path(__file__).resolve().parents[1] / "pipelines" / "cli" / "demo_data" / "marketing_spend.csv"
@@ -106,15 +109,9 @@ def test_clear_errors(db: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "hcp transform" in result.output
 
 
-HOSTILE_SOURCES = [
-    '=HYPERLINK("http://x","y")',
-    "+cmd|' /C calc'!A0",
-    "-2+3+cmd|' /C calc'!A0",
-    "@SUM(1+1)*cmd|' /C calc'!A0",
-    "\t=1+1",
-    "\r=1+1",
-    "-5",  # looks numeric, but it is text someone typed: prefixed too (pipelines/csvsafe.py)
-]
+# public-typed strings that start a formula (shared with the unit tests), and "-5": it looks
+# numeric, but it is text someone typed, so it is prefixed too (pipelines/csvsafe.py)
+HOSTILE_SOURCES = [*HOSTILE, "-5"]
 
 
 def test_hostile_lead_sources_neutralised_in_csv_escaped_in_html(db: Path, tmp_path: Path) -> None:
@@ -146,8 +143,10 @@ def test_hostile_lead_sources_neutralised_in_csv_escaped_in_html(db: Path, tmp_p
         assert "'" + source in rows, source
         assert source not in rows
     assert "Google;=1+2" in rows and "<script>alert(1)</script>" in rows
-    for raw in csv.reader(text.splitlines(), delimiter=";"):  # a ';' spreadsheet opens it
-        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in raw), raw
+    for raw in csv.reader(
+        io.StringIO(text, newline=""), delimiter=";"
+    ):  # a ';' spreadsheet opens it
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in raw), raw
     # figures stay numbers: bare, negative included, and they parse
     negative = rows["'" + hostile[0]]
     assert negative["amount_paid"] == "-12.50" and ",-12.50," in text and "'-12.50" not in text
