@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import html as html_lib
+import io
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -15,10 +16,12 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.config import Account
+from pipelines.csvsafe import FORMULA_STARTS
 from pipelines.report import ReportError, attribution_report, load_report
 from pipelines.sync import sync_account
 from pipelines.transform import run_transforms
 from sandbox.server import SandboxHandle
+from tests.test_csvsafe import HOSTILE
 
 SPEND = (
     Path(__file__).resolve().parents[1] / "pipelines" / "cli" / "demo_data" / "marketing_spend.csv"
@@ -104,3 +107,55 @@ def test_clear_errors(db: Path, tmp_path: Path) -> None:
         load_report(bare)
     result = CliRunner().invoke(app, ["report", "attribution", "--db", str(bare)])
     assert result.exit_code == 1 and "hcp transform" in result.output
+
+
+# public-typed strings that start a formula (shared with the unit tests), and "-5": it looks
+# numeric, but it is text someone typed, so it is prefixed too (pipelines/csvsafe.py)
+HOSTILE_SOURCES = [*HOSTILE, "-5"]
+
+
+def test_hostile_lead_sources_neutralised_in_csv_escaped_in_html(db: Path, tmp_path: Path) -> None:
+    """Lead Sources typed by the public: no CSV cell starts a formula, the HTML shows them as text."""
+    hostile = [*HOSTILE_SOURCES, "<script>alert(1)</script>", "Google;=1+2"]
+    with duckdb.connect(str(db)) as con:
+        table = "analytics.lead_source_performance"
+        real = [
+            r[0]
+            for r in con.execute(f"SELECT DISTINCT lead_source FROM {table} ORDER BY 1").fetchall()
+        ]
+        assert len(real) >= len(hostile)
+        for old, new in zip(real, hostile, strict=False):
+            con.execute(f"UPDATE {table} SET lead_source = ? WHERE lead_source = ?", [new, old])
+        # a refund-heavy source: one row, amount_paid negative
+        con.execute(
+            f"DELETE FROM {table} WHERE lead_source = $s AND month > "
+            f"(SELECT min(month) FROM {table} WHERE lead_source = $s)",
+            {"s": hostile[0]},
+        )
+        con.execute(f"UPDATE {table} SET amount_paid = -12.50 WHERE lead_source = ?", [hostile[0]])
+    html_out, csv_out = tmp_path / "r.html", tmp_path / "r.csv"
+    attribution_report(db, out=[html_out, csv_out])
+
+    text = csv_out.read_text(encoding="utf-8")
+    with csv_out.open(newline="", encoding="utf-8") as handle:
+        rows = {r["lead_source"]: r for r in csv.DictReader(handle)}
+    for source in HOSTILE_SOURCES:
+        assert "'" + source in rows, source
+        assert source not in rows
+    assert "Google;=1+2" in rows and "<script>alert(1)</script>" in rows
+    for raw in csv.reader(
+        io.StringIO(text, newline=""), delimiter=";"
+    ):  # a ';' spreadsheet opens it
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in raw), raw
+    # figures stay numbers: bare, negative included, and they parse
+    negative = rows["'" + hostile[0]]
+    assert negative["amount_paid"] == "-12.50" and ",-12.50," in text and "'-12.50" not in text
+    for row in rows.values():
+        int(row["new_customers"]), int(row["new_jobs"]), Decimal(row["job_revenue"])
+        Decimal(row["amount_paid"])
+
+    html = html_out.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html_lib.escape('=HYPERLINK("http://x","y")') in html
+    assert '<a href="http://x"' not in html

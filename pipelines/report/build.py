@@ -1,30 +1,36 @@
 """The attribution report as files: load it once, write each `--out` in the format its suffix names.
 
-`attribution_report` is what the CLI, the demo and the drills call. The CSV is written here; the
-HTML and PNG are rendered by `charts`, imported only when a file needs them (altair and
-vl-convert take about a second to load). Writes only the files it is given; never the database.
+`attribution_report` is what the CLI, the demo and the drills call. The CSV is written here,
+through `pipelines.csvsafe` (Lead Source strings are typed by the public: no cell may start a
+formula in a spreadsheet); the HTML and PNG are rendered by `charts`, imported only when a file
+needs them (altair and vl-convert take about a second to load). Writes only the files it is
+given; never the database.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
 
+from pipelines.csvsafe import safe_writer
 from pipelines.report.model import AttributionReport, ReportError, SourceRow, load_report
 
 FORMATS = (".html", ".png", ".csv")
 
 
 def write_csv(report: AttributionReport, out: Path) -> Path:
-    """Machine-readable: every field of every row, exact decimals, no totals row."""
+    """Machine-readable: every field of every row, exact decimals, no totals row.
+
+    Figures are written as numbers (unquoted, negatives as `-12.50`); text cells are quoted and
+    one starting with = + - @ tab or CR gets a leading `'` (`pipelines.csvsafe`).
+    """
     names = [f.name for f in fields(SourceRow)]
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = safe_writer(handle)
         writer.writerow(names)
         for row in report.rows:
-            writer.writerow(["" if getattr(row, n) is None else getattr(row, n) for n in names])
+            writer.writerow([getattr(row, n) for n in names])
     return out
 
 
