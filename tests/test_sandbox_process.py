@@ -111,3 +111,19 @@ def test_served_page_size_reaches_the_settings_from_both_commands(
     settings, *_ = parse_args(["--served-page-size", "100"])
     assert settings.served_page_size == 100
     assert parse_args([])[0].served_page_size == 0
+
+
+def test_churn_every_reaches_the_settings_from_both_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served: list[SandboxSettings] = []
+    monkeypatch.setattr(cli_sandbox, "serve", lambda settings, **kw: served.append(settings))
+    app = typer.Typer()
+    app.command()(sandbox_command)
+    result = CliRunner().invoke(app, ["--churn-every", "5"])
+    assert result.exit_code == 0, result.output
+    assert [s.churn_every for s in served] == [5]
+    assert parse_args(["--churn-every", "5"])[0].churn_every == 5
+    assert parse_args([])[0].churn_every == 0
+    assert any("every 5th list request" in line for line in banner("http://x", served[0]))
+    assert CliRunner().invoke(app, ["--churn-every", "-1"]).exit_code != 0
