@@ -18,10 +18,11 @@ import httpx
 import pytest
 import respx
 
+from pipelines.sync.results import SyncResult, collect
 from pipelines.sync.upkeep import fully_read
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import IncompleteRead
-from sources.housecallpro.figures import ObjectFigures
+from sources.housecallpro.figures import ObjectFigures, ReadTracker
 from sources.housecallpro.helpers import (
     MAX_PASSES,
     ReadOutcome,
@@ -291,3 +292,18 @@ def test_a_truncated_listing_that_also_changed_raises_on_the_re_read() -> None:
     with pytest.raises(IncompleteRead, match="total_items says 449"):
         full_read(listing, TAGS, concurrency=1)
     assert listing.asked == [1, 2, 3, 1, 2, 3]
+
+
+def test_the_sync_message_names_a_read_that_was_never_steady() -> None:
+    tracker = ReadTracker()
+    tracker.start("tags", "full")
+    tracker.settle("tags", MAX_PASSES, steady=False)
+    tracker.finish("tags")
+    tracker.start("leads", "full")
+    tracker.settle("leads", 1, steady=True)
+    tracker.finish("leads")
+    result = SyncResult("main", False, 1, "")
+    collect(result, tracker, ["tags", "leads"], None)
+    assert result.ok and result.objects["tags"].passes == MAX_PASSES
+    assert "listing of tags changed during every re-read" in result.message
+    assert "no deletion flagged" in result.message and "leads" not in result.message
