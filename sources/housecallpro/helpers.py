@@ -27,8 +27,9 @@ edit under `updated_at`) lands at the front and a deletion pulls the rows behind
   the same `total_items` T, the pass saw T distinct ids, and (cursor objects) no row after
   page 1 is newer than page 1's oldest. Proof: T distinct ids seen, T records when page 1 was
   read; if one of those was not seen, a seen record did not exist when page 1 was read, so it
-  was created (or, under `updated_at`, edited) later and sits at the front, newer than all of
-  page 1 (that is the third test). Without a cursor in the rows (invoices, leads, lookups)
+  was created later and sits at the front, newer than all of page 1 (that is the third test;
+  HCP stamps to the second, so only a page 1 whose oldest row shares that second escapes it;
+  an edited record existed at page 1 and is no such record). Without a cursor in the rows (invoices, leads, lookups)
   such a record lands on page 2 or later only after `page_size` more creates, with as many
   deletes to hold T: 2 x 200 + 2 changes inside one read, which this argument does not cover.
 
