@@ -55,6 +55,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
         default=0,
         help="serve at most N rows a page while total_pages counts the size asked; 0 = off",
     )
+    p.add_argument(
+        "--churn-every",
+        type=int,
+        default=0,
+        help="every N-th list request of an object edits or creates one of its records; 0 = off",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the base URL")
     a = p.parse_args(argv)
     if a.reject_duplicate_emails and a.allow_duplicate_emails:
@@ -73,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
         strict_lead_sources=a.strict_lead_sources,
         app_key_objects=not a.company_key_only,
         served_page_size=a.served_page_size,
+        churn_every=a.churn_every,
     )
     return settings, a.host, a.port, a.quiet
 

@@ -25,6 +25,10 @@ def banner(base_url: str, settings: SandboxSettings) -> list[str]:
         lines.append(
             f"  pages: at most {s.served_page_size} rows served, total_pages counts the size asked"
         )
+    if s.churn_every > 0:
+        lines.append(
+            f"  churn: every {s.churn_every}th list request of an object edits or creates a record"
+        )
     if s.fault_rate > 0:
         lines.append(
             f"  faults: {s.fault_rate:.0%} of requests, kinds {','.join(s.faults)} (seed {s.effective_fault_seed})"

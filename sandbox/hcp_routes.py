@@ -94,6 +94,7 @@ def list_endpoint(state: SandboxState, spec: ObjectSpec) -> Endpoint:
             preds = predicates(spec.name, params, arrays, store)
         except QueryError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
+        state.churn.on_list(store, spec.name, state.settings.churn_every)
         sort_by, path, desc = sort_of(params, spec)
         rows = store.sorted_asc(spec.name, sort_by, path)
         if preds:

@@ -63,6 +63,10 @@ class SandboxSettings:
     pages of the size asked (0: serve what was asked). A live account did this (issue 20: 100
     rows served, pages of 200 reported); HCP_API.md §2. Page `n` starts after `n - 1` served
     pages, as that account's pages did."""
+    churn_every: int = 0
+    """Every N-th list request of an object, before serving it, edit (bump `updated_at`) or
+    create one record of that object, seeded from `seed` (`sandbox/churn.py`): records that
+    change while a sync pages, so pages shift under it (issue 17). 0: off."""
 
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
     """Wall clock used by the rate limiter (injectable in tests)."""
@@ -77,6 +81,8 @@ class SandboxSettings:
             raise ValueError("scale must be positive")
         if self.served_page_size < 0:
             raise ValueError("served_page_size is a row count (0 = serve the page size asked)")
+        if self.churn_every < 0:
+            raise ValueError("churn_every is a request count (0 = no changes while paging)")
 
     @property
     def effective_fault_seed(self) -> int:

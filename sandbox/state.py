@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.churn import Churn
 from sandbox.counters import Counters
 from sandbox.faults import FaultPlan
 from sandbox.limits import RateLimiter
@@ -25,6 +26,7 @@ class SandboxState:
         self.counters = Counters()
         self.limiter = RateLimiter()
         self.faults = FaultPlan(settings.effective_fault_seed)
+        self.churn = Churn(settings.seed)
 
     @property
     def settings(self) -> SandboxSettings:
@@ -44,11 +46,13 @@ class SandboxState:
         return new
 
     def reset(self) -> None:
-        """Back to the seed: data, counters, limiter windows and fault dice (settings stay)."""
+        """Back to the seed: data, counters, limiter windows, fault and churn dice (settings
+        stay)."""
         self.store.reset()
         self.counters.reset()
         self.limiter.reset()
         self.faults.reseed(self.settings.effective_fault_seed)
+        self.churn.reset()
 
     # conveniences for tests ------------------------------------------------------------------
     def records(self, obj: str) -> list[Record]:

@@ -120,6 +120,37 @@ def test_served_page_size_serves_fewer_rows_than_total_pages_counts(
         sandbox.state.update_settings({"served_page_size": -1})
 
 
+def test_churn_every_changes_a_record_of_the_listed_object_every_nth_list_request(
+    sandbox: SandboxHandle,
+) -> None:
+    def listing() -> list[tuple[str, str]]:
+        body = _get(sandbox, "/jobs", page_size=200, sort_by="updated_at").json()
+        return [(j["id"], j["updated_at"]) for j in body["jobs"]]
+
+    before = listing()
+    total = len(sandbox.state.records("jobs"))
+    sandbox.admin.settings(churn_every=2)  # the admin API's PATCH
+    assert listing() == before  # request 1 of jobs: nothing due
+    moved = listing()  # request 2: one job edited or created before it is served
+    [change] = sandbox.state.churn.changes
+    assert change.obj == "jobs" and change.kind in ("edit", "create")
+    assert moved[0][0] == change.id and moved[0][1] > before[0][1]  # at the front, newer
+    assert len(sandbox.state.records("jobs")) == total + (change.kind == "create")
+    _get(sandbox, "/customers")  # counted per object: one customers request changes nothing
+    assert len(sandbox.state.churn.changes) == 1
+    for _ in range(6):
+        listing()
+    kinds = [c.kind for c in sandbox.state.churn.changes]
+    assert len(kinds) == 4 and not {"edit", "create"} - set(kinds)
+
+    sandbox.state.reset()  # the same seed and requests give the same changes
+    listing()
+    listing()
+    assert sandbox.state.churn.changes == [change]
+    with pytest.raises(ValueError, match="churn_every"):
+        sandbox.state.update_settings({"churn_every": -1})
+
+
 def test_page_past_the_end_is_empty_with_true_totals(sandbox: SandboxHandle) -> None:
     body = _get(sandbox, "/customers", page=999, page_size=50).json()
     assert body["customers"] == []

@@ -98,16 +98,24 @@ def test_hcp_sandbox_rejects_an_unknown_fault_kind() -> None:
     assert result.exit_code != 0
 
 
-def test_served_page_size_reaches_the_settings_from_both_commands(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("flag", "name", "banner_says"),
+    [
+        ("--served-page-size", "served_page_size", "at most 5 rows served"),
+        ("--churn-every", "churn_every", "every 5th list request"),
+    ],
+)
+def test_a_paging_knob_reaches_the_settings_from_both_commands(
+    monkeypatch: pytest.MonkeyPatch, flag: str, name: str, banner_says: str
 ) -> None:
     served: list[SandboxSettings] = []
     monkeypatch.setattr(cli_sandbox, "serve", lambda settings, **kw: served.append(settings))
     app = typer.Typer()
     app.command()(sandbox_command)
-    result = CliRunner().invoke(app, ["--served-page-size", "100"])
+    result = CliRunner().invoke(app, [flag, "5"])
     assert result.exit_code == 0, result.output
-    assert [s.served_page_size for s in served] == [100]
-    settings, *_ = parse_args(["--served-page-size", "100"])
-    assert settings.served_page_size == 100
-    assert parse_args([])[0].served_page_size == 0
+    assert [getattr(s, name) for s in served] == [5]
+    assert getattr(parse_args([flag, "5"])[0], name) == 5
+    assert getattr(parse_args([])[0], name) == 0
+    assert any(banner_says in line for line in banner("http://x", served[0]))
+    assert CliRunner().invoke(app, [flag, "-1"]).exit_code != 0

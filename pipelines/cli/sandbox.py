@@ -69,6 +69,12 @@ def sandbox_command(
         help="Serve at most N rows a page while total_pages counts pages of the size asked "
         "(a live account's shape; 0 = off).",
     ),
+    churn_every: int = typer.Option(
+        0,
+        "--churn-every",
+        help="Every N-th list request of an object edits or creates one of its records, so "
+        "pages shift while a sync reads them (0 = off).",
+    ),
 ) -> None:
     """Serve a local Housecall Pro API with seeded data, faults and rate limits."""
     if reject_duplicate_emails and allow_duplicate_emails:
@@ -90,6 +96,7 @@ def sandbox_command(
             strict_lead_sources=strict_lead_sources,
             app_key_objects=not company_key_only,
             served_page_size=served_page_size,
+            churn_every=churn_every,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

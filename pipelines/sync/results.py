@@ -77,6 +77,12 @@ def collect(
     else:
         rows = sum(o.rows for o in result.objects.values())
         result.message = f"Synced {len(result.objects)} objects, {rows} rows."
+        moving = [o.table for o in result.objects.values() if o.unsteady]
+        if moving:
+            result.message += (
+                f" HCP's listing of {', '.join(moving)} changed during every re-read: loaded, "
+                "but no deletion flagged and no cursor moved; the next `hcp sync` reads it again."
+            )
     result.ok = not failed and step_error is None
     result.exit_code = EXIT_OK if result.ok else EXIT_OTHER
 

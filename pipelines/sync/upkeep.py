@@ -3,8 +3,9 @@
 Before a load: `drop_duplicate_extracted` undoes the one crash window of dlt's normalize step a
 rerun cannot get past, and `migrate_account_column` adds `account` to tables synced before it
 existed. After a load: `flag_deleted` marks records a complete full read no longer returned.
-Must never: flag a record after a failed, partial or incremental read (only `fully_read` tables
-reach `flag_deleted`), or delete a row: records are flagged, never removed.
+Must never: flag a record after a failed, partial, incremental or unsteady read (a listing
+that changed during every pass may have skipped a record: `ObjectFigures.unsteady`; only
+`fully_read` tables reach `flag_deleted`), or delete a row: records are flagged, never removed.
 """
 
 from __future__ import annotations
@@ -147,10 +148,15 @@ def flag_deleted(
 
 
 def fully_read(objects: Mapping[str, ObjectFigures]) -> list[str]:
-    """The tables whose read in this run was complete and full, so a record missing from it is
-    gone in HCP: ok, read in full (not incrementally), of a strategy that reads everything."""
+    """The tables whose read in this run was complete, full and steady, so a record missing
+    from it is gone in HCP: ok, read in full (not incrementally), of a strategy that reads
+    everything, and not `unsteady` (the listing moved during every pass, so a record may have
+    been skipped: `sources.housecallpro.helpers`)."""
     return [
         t
         for t in DELETION_TABLES
-        if t in objects and objects[t].status == "ok" and objects[t].mode in DELETION_STRATEGIES
+        if t in objects
+        and objects[t].status == "ok"
+        and objects[t].mode in DELETION_STRATEGIES
+        and not objects[t].unsteady
     ]

@@ -44,6 +44,7 @@ from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import AuthError, HCPError, NotFound, PermissionDenied
 from sources.housecallpro.figures import ObjectFigures, ReadTracker
 from sources.housecallpro.helpers import (
+    ReadOutcome,
     parse_ts,
     read_all,
     read_days,
@@ -296,8 +297,7 @@ def _incremental(obj: HCPObject, ctx: ReadContext) -> DltResource:
         stop_at = None if full else cursor.start_value
         tracker.start(obj.table, "full" if full else "incremental")
         started_at = _now_iso()
-        newest = parse_ts(saved)
-        newest_raw = saved
+        outcome = ReadOutcome()
         try:
             for rows in read_newest_first(
                 client,
@@ -305,18 +305,24 @@ def _incremental(obj: HCPObject, ctx: ReadContext) -> DltResource:
                 stop_at,
                 concurrent=full,
                 on_page=lambda n: tracker.page(obj.table, n),
+                outcome=outcome,
             ):
-                for row in rows:
-                    value = parse_ts(row.get(cursor_name))
-                    if value is not None and (newest is None or value > newest):
-                        newest, newest_raw = value, row[cursor_name]
                 _tag(rows, account)
                 yield rows
         except HCPError as exc:
             _fail(tracker, obj, exc)
             return  # cursor untouched: the next run re-reads what this one missed
-        if newest_raw is not None and newest_raw != saved:
-            cursor.advance(newest_raw)
+        tracker.settle(obj.table, outcome.passes, outcome.steady)
+        if not outcome.steady:
+            # the listing moved during every pass: a record may have been skipped, so the
+            # cursor stays where it was and the next run reads this window again
+            tracker.finish(obj.table)
+            return
+        # page 1's newest value of the steady pass, not the newest row seen: a record edited
+        # while the read paged may have been skipped, and it is newer than page 1 (helpers.py)
+        newest = outcome.cursor
+        if newest is not None and (saved is None or parse_ts(newest) > parse_ts(saved)):
+            cursor.advance(newest)
         if full:
             state["last_full_read_at"] = started_at
         tracker.finish(obj.table)
@@ -324,25 +330,27 @@ def _incremental(obj: HCPObject, ctx: ReadContext) -> DltResource:
     return read
 
 
-def _listed(
-    obj: HCPObject,
-    ctx: ReadContext,
-    pages: Callable[[Callable[[int], None]], Iterator[list[dict[str, Any]]]],
-) -> DltResource:
-    """A resource of every page `pages(on_page)` yields, tagged and tracked; an HCP error ends
-    the read as failed (or skipped, for an application-key-only object)."""
+Pages = Callable[[Callable[[int], None], ReadOutcome], Iterator[list[dict[str, Any]]]]
+
+
+def _listed(obj: HCPObject, ctx: ReadContext, pages: Pages) -> DltResource:
+    """A resource of every page `pages(on_page, outcome)` yields, tagged and tracked; an HCP
+    error ends the read as failed (or skipped, for an application-key-only object); a read
+    that never saw its listing steady is marked so (no deletion flags from it)."""
     tracker = ctx.tracker
 
     @dlt.resource(**_hints(obj))
     def read() -> Iterator[list[dict[str, Any]]]:
         tracker.start(obj.table, obj.strategy)
+        outcome = ReadOutcome()
         try:
-            for rows in pages(lambda n: tracker.page(obj.table, n)):
+            for rows in pages(lambda n: tracker.page(obj.table, n), outcome):
                 _tag(rows, ctx.account)
                 yield rows
         except HCPError as exc:
             _fail(tracker, obj, exc)
             return
+        tracker.settle(obj.table, outcome.passes, outcome.steady)
         tracker.finish(obj.table)
 
     return read
@@ -350,14 +358,22 @@ def _listed(
 
 def _full(obj: HCPObject, ctx: ReadContext) -> DltResource:
     """Every page, pages 2..N concurrently (no usable cursor)."""
-    return _listed(obj, ctx, lambda on_page: read_all(ctx.client, obj, on_page=on_page))
+    return _listed(
+        obj,
+        ctx,
+        lambda on_page, outcome: read_all(ctx.client, obj, on_page=on_page, outcome=outcome),
+    )
 
 
 def _tree(obj: HCPObject, ctx: ReadContext) -> DltResource:
     """Material categories, walked level by level."""
     param = obj.parent_param or "parent_uuid"
     return _listed(
-        obj, ctx, lambda on_page: walk_tree(ctx.client, obj, parent_param=param, on_page=on_page)
+        obj,
+        ctx,
+        lambda on_page, outcome: walk_tree(
+            ctx.client, obj, parent_param=param, on_page=on_page, outcome=outcome
+        ),
     )
 
 
@@ -367,7 +383,7 @@ def _daily(obj: HCPObject, ctx: ReadContext) -> DltResource:
     return _listed(
         obj,
         ctx,
-        lambda on_page: read_days(
+        lambda on_page, _outcome: read_days(
             ctx.client,
             obj,
             days_back=ctx.routes_days_back,
@@ -393,6 +409,7 @@ def _per_parent(obj: HCPObject, ctx: ReadContext) -> DltResource:
         if tracker.of(obj.table).status == "pending":
             tracker.start(obj.table, obj.strategy)
         keys = [p[parent_obj.primary_key] for p in parents]
+        outcome = ReadOutcome()
         try:
             rows = read_per_parent(
                 client,
@@ -400,10 +417,12 @@ def _per_parent(obj: HCPObject, ctx: ReadContext) -> DltResource:
                 keys,
                 parent_param=param,
                 on_page=lambda n: tracker.page(obj.table, n),
+                outcome=outcome,
             )
         except HCPError as exc:
             _fail(tracker, obj, exc)
             return []
+        tracker.settle(obj.table, outcome.passes, outcome.steady)
         _tag(rows, ctx.account)
         return rows
 

@@ -7,7 +7,9 @@ Generate API Key (MAX plan).
 
 Must never: put the API key in a message, log line, repr or exception; retry a write whose
 outcome is unknown (the push step reconciles those); fetch a page past the last one of an
-honest listing, or end a listing whose row count disagrees with its `total_items` quietly.
+honest listing, or end a listing whose row count disagrees with its `total_items` quietly
+(a steady listing raises `IncompleteRead`; one whose `total_items` moved while it was paged is
+reported in its `PagingLog`, and `helpers.py` reads it again).
 """
 
 from __future__ import annotations
@@ -124,6 +126,40 @@ class Page:
 
 
 @dataclass
+class PagingLog:
+    """What one `iter_pages` call saw of its listing, for a caller that must know whether the
+    listing moved under it (HCP pages by number, not by snapshot: HCP_API.md §5).
+
+    `totals` holds each page's `total_items` in the order the pages were yielded (sequential:
+    the order they were fetched). `complete` is set once the listing was read to its end.
+    """
+
+    concurrent: bool = False
+    totals: list[int] = field(default_factory=list)
+    complete: bool = False
+
+    @property
+    def first_total(self) -> int | None:
+        return self.totals[0] if self.totals else None
+
+    @property
+    def totals_steady(self) -> bool:
+        """No row can have shifted toward the front across a page boundary.
+
+        Sequential pages: `total_items` never fell from one page to the next. In a newest-first
+        listing every insertion (a create, or an edit under `updated_at`) lands at the front,
+        ahead of every unread row, so between two fetches an unread row moves by
+        insertions - deletions ahead of it >= insertions - deletions >= 0: it can only move
+        back, into pages still to come. Concurrent pages are fetched in no known order, so a
+        row may move back past a page fetched earlier: there every page must report the same
+        `total_items` (and `helpers.py` checks the ids as well).
+        """
+        if self.concurrent:
+            return len(set(self.totals)) <= 1
+        return all(b >= a for a, b in zip(self.totals, self.totals[1:], strict=False))
+
+
+@dataclass
 class _Tally:
     """How far one listing's read has got, and the rules that say it is over.
 
@@ -173,10 +209,26 @@ class _Tally:
             return self.total_pages
         return math.ceil(self.total_items / self.served_size)
 
-    def check(self, path: str) -> None:
-        """A finished read must have read exactly `total_items` rows."""
-        if self.total_items is not None and self.rows != self.total_items:
+    def check(self, path: str, paging: PagingLog) -> None:
+        """A finished read of a steady listing must have read exactly `total_items` rows.
+
+        A steady listing read by an honest server always does (a sequential read of a growing
+        one too: every page but the last is full, the last ends at the latest total), so a
+        disagreement there is a truncated listing and raises. When `total_items` moved the
+        other way, rows were deleted or pages fetched out of order while the listing changed:
+        the count proves nothing, and the caller, seeing `paging.totals_steady` false, reads
+        the listing again; that read is checked here in turn.
+        """
+        if self.total_items is None or self.rows == self.total_items:
+            return
+        if paging.totals_steady:
             raise IncompleteRead(path=path, rows=self.rows, total_items=self.total_items)
+        log.warning(
+            "%s changed while it was paged (total_items %s): read %d rows, count unchecked",
+            path,
+            sorted(set(paging.totals)),
+            self.rows,
+        )
 
 
 def encode_query(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> str:
@@ -460,6 +512,7 @@ class HCPClient:
         page_size_param: str = "page_size",
         concurrent: bool = False,
         tag: Any = None,
+        paging: PagingLog | None = None,
     ) -> Iterator[Page]:
         """Pages in order until the listing is exhausted, then checked against `total_items`.
 
@@ -474,8 +527,12 @@ class HCPClient:
         Sequential by default. With `concurrent=True` pages 2..N (N from `total_items` and the
         served page size) are fetched by up to `concurrency` threads, yielded in order with a
         bounded window so memory stays flat, then sequentially while rows are still missing.
-        A read that ends with more or fewer rows than `total_items` raises `IncompleteRead`.
+        A read that ends with more or fewer rows than `total_items` raises `IncompleteRead`,
+        unless `total_items` moved while paging (see `_Tally.check`). `paging`, when given,
+        records each page's `total_items`, whether the pages were concurrent and whether the
+        listing was read to its end, so the caller can tell a steady listing from a moving one.
         """
+        paging = paging if paging is not None else PagingLog()
         page_size = min(page_size, MAX_PAGE_SIZE)
         kwargs = {
             "page_size": page_size,
@@ -485,6 +542,7 @@ class HCPClient:
         }
         first = self.get_page(path, params, page=1, **kwargs)
         tally = _Tally.of_first(first, page_size)
+        _note_total(paging, first)
         if tally.served_size != page_size:
             log.warning(
                 "%s serves %d rows per page, not the %d asked; paging by %d",
@@ -495,19 +553,23 @@ class HCPClient:
             )
         yield first
         if concurrent and self.concurrency > 1 and not tally.done:
+            paging.concurrent = True
             numbers = range(2, tally.expected_pages + 1)
             with contextlib.closing(
                 self._fetch_concurrently(path, params, numbers, kwargs)
             ) as pages:
                 for number, page in zip(numbers, pages, strict=True):
                     tally.add(number, page)
+                    _note_total(paging, page)
                     yield page
         while not tally.done:
             number = tally.last_number + 1
             page = self.get_page(path, params, page=number, **kwargs)
             tally.add(number, page)
+            _note_total(paging, page)
             yield page
-        tally.check(path)
+        tally.check(path, paging)
+        paging.complete = True
 
     def _fetch_concurrently(
         self, path: str, params: Mapping[str, Any] | None, numbers: range, kwargs: dict[str, Any]
@@ -606,6 +668,11 @@ class HCPClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key in text else text
+
+
+def _note_total(paging: PagingLog, page: Page) -> None:
+    if page.total_items is not None:
+        paging.totals.append(page.total_items)
 
 
 def _client_error(

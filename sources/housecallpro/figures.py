@@ -41,6 +41,12 @@ class ObjectFigures:
     transport_errors: int = 0
     seconds: float = 0.0
     """From the read's start to its end (or to the end of extract for transformers)."""
+    passes: int = 0
+    """Passes over the object's listing(s), summed; more passes than listings mean a listing
+    changed while it was paged and was read again (`helpers.py`)."""
+    unsteady: bool = False
+    """The listing changed during every pass: rows are loaded, but the read may have skipped a
+    record, so no deletion is flagged from it and its cursor does not move."""
     error: str | None = None
 
     @property
@@ -92,6 +98,14 @@ class ReadTracker:
             fig = self._of(table)
             fig.pages += 1
             fig.rows += rows
+        self._notify(table)
+
+    def settle(self, table: str, passes: int, steady: bool) -> None:
+        """Record how many passes a read needed and whether one of them was steady."""
+        with self._lock:
+            fig = self._of(table)
+            fig.passes += passes
+            fig.unsteady = fig.unsteady or not steady
         self._notify(table)
 
     def finish(self, table: str, status: str = "ok", error: str | None = None) -> None:
