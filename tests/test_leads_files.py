@@ -7,8 +7,6 @@ Fixtures are written by the tests in the platforms' shapes, with made-up people 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from pipelines.cli import app
 from pipelines.leads.files import detect_encoding, sniff_delimiter
 from pipelines.leads.load import load_leads, preview_file
 from pipelines.leads.profiles import parse_profiles
+from tests.utils import write_lead_file
 
 FACEBOOK_HEADER = [
     "id",
@@ -66,31 +65,16 @@ LINKEDIN_HEADER = [
 NO_ROUTES = parse_profiles({"routes": {"default": {}}})
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no leads_routes.toml, no hcp_sync.duckdb of the developer's
-
-
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's database file, in a working folder of its own (no leads_routes.toml there)."""
+    monkeypatch.chdir(tmp_path)
     return tmp_path / "leads.duckdb"
 
 
-def write_export(
-    path: Path,
-    header: list[str],
-    rows: list[list[str]],
-    *,
-    encoding: str = "utf-8",
-    delimiter: str = ",",
-    bom: bytes = b"",
-) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes(bom + buf.getvalue().encode(encoding))
-    return path
+def write_export(path: Path, header: list[str], rows: list[list[str]], **how: object) -> Path:
+    """Platforms end lines with CRLF (the csv module's own default)."""
+    return write_lead_file(path, header, rows, lineterminator="\r\n", **how)  # type: ignore[arg-type]
 
 
 def facebook_export(path: Path) -> Path:

@@ -5,8 +5,6 @@ Platform exports, presets, re-staging and the preview: tests/test_leads_files.py
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from pathlib import Path
@@ -19,6 +17,7 @@ from pipelines.cli import app
 from pipelines.leads import outbox
 from pipelines.leads.load import LoadError, load_leads
 from pipelines.leads.profiles import ProfileBook, parse_profiles
+from tests.utils import write_lead_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROUTES = parse_profiles({"routes": {"default": {}, "strict": {"non_us_phone": "reject"}}})
@@ -37,12 +36,7 @@ def db(tmp_path: Path) -> Path:
 def write_csv(
     path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8"
 ) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes(buf.getvalue().encode(encoding))
-    return path
+    return write_lead_file(path, header, rows, encoding=encoding)
 
 
 def rows_of(
