@@ -28,7 +28,7 @@ import hashlib
 import json
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,7 +202,7 @@ class FileHead:
     cells: list[str]
 
 
-def iter_rows(path: Path) -> Iterator[tuple[int, list[str]] | FileHead]:
+def iter_rows(path: Path) -> Generator[tuple[int, list[str]] | FileHead, None, None]:
     """Yield the `FileHead`, then (line number, cells) per record; `LoadError` for a file that
     cannot be read (encoding, empty)."""
     try:
@@ -365,7 +365,7 @@ def _check_route(routes: ProfileBook, route: str | None) -> str:
 
 def open_lead_file(
     path: Path, routes: ProfileBook, route: str | None
-) -> tuple[FileHead, Header, Iterator[tuple[int, list[str]] | FileHead]]:
+) -> tuple[FileHead, Header, Generator[tuple[int, list[str]] | FileHead, None, None]]:
     """Read a file's head and resolve its header (no database): `LoadError` for a bad file."""
     if not path.is_file():
         raise LoadError(f"{path} does not exist or is not a file")
@@ -472,5 +472,5 @@ def preview_file(
         shown.append(RowPreview(line, row["lead_id"], outcome))
         if len(shown) >= rows:
             break
-    records.close()  # type: ignore[attr-defined]
+    records.close()  # the file is closed now, not when the generator is collected
     return Preview(result, columns, shown)
