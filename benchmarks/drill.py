@@ -321,7 +321,7 @@ def _bounded(fn: Callable[[], Any], timeout_s: float) -> tuple[str, Any, float]:
 def drill_bad_input(cfg: Config) -> Drill:
 
     from benchmarks.common import child_env, sandbox_process
-    from benchmarks.drill_inputs import write_bad_files, write_bad_leads
+    from benchmarks.drill_inputs import write_bad_files, write_bad_leads, write_platform_files
     from pipelines.leads.load import LoadError, load_leads
     from pipelines.leads.profiles import ProfileBook
 
@@ -420,9 +420,37 @@ def drill_bad_input(cfg: Config) -> Drill:
         d.figures.append(
             f"| {name} | {outcome} | {took:.1f} | {message[:110].replace('|', '/').replace(chr(10), ' ')} |"
         )
+    _drill_platform_files(d, folder, write_platform_files(folder / "platforms"))
     for line in d.figures:
         cfg.log(line)
     return d
+
+
+def _drill_platform_files(d: Drill, folder: Path, files: dict[str, tuple[Path, int]]) -> None:
+    """Platform exports as downloaded: each loads with no mapping (no file refused), its test
+    leads staged failed "test lead from <platform>", every other row pending."""
+    from pipelines.leads.load import load_leads
+    from pipelines.leads.profiles import ProfileBook
+
+    d.did += (
+        f" Then {len(files)} lead files as platforms export them (Facebook Lead Ads UTF-16 TSV, "
+        "Google Ads and LinkedIn CSVs, Windows-1252 and semicolon Excel files), no mapping."
+    )
+    d.figures += ["", "| platform file | read as | outcome | test leads failed |", "| --- | --- | --- | ---: |"]  # fmt: skip
+    for name, (path, test_rows) in files.items():
+        fdb = folder / f"platform-{name}.duckdb"
+        status, value, _ = _bounded(lambda p=path, f=fdb: load_leads(p, db_path=f, routes=ProfileBook()), 60)  # fmt: skip
+        d.check(status == "ok", f"{name}: not loaded: {status} {value!r}")
+        if status != "ok":
+            d.figures.append(f"| {name} | | {status.upper()}: {str(value)[:80]} | |")
+            continue
+        rows = query(fdb, "select status, error_reason from staging.leads")
+        tests = [r for r in rows if (r[1] or "").endswith(f"test lead from {value.preset}")]
+        d.check(len(tests) == test_rows, f"{name}: {len(tests)} of {test_rows} test leads failed as such")  # fmt: skip
+        others = Counter(r[0] for r in rows if r not in tests)
+        d.check(others == Counter({"pending": value.rows - test_rows}), f"{name}: other rows {dict(others)}")  # fmt: skip
+        how = f"{value.preset or 'no preset'}; {value.encoding}, {value.delimiter}"
+        d.figures.append(f"| {name} | {how} | {value.staged} staged, {value.failed} failed | {len(tests)} |")  # fmt: skip
 
 
 def _categorised(path: Path) -> Iterator[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Inputs for the reliability drill: good lead files, malformed lead rows, malformed CSV files.
+"""Inputs for the reliability drill: good lead files, malformed lead rows, malformed CSV files,
+and lead files exactly as ad platforms export them.
 
 Kept apart from `drill.py` so the drill reads as a list of checks. Every generator is seeded and
 writes only into the folder it is given.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import random
 from collections import Counter
 from pathlib import Path
@@ -186,4 +188,77 @@ def write_bad_files(folder: Path, seed: int = 13) -> dict[str, Path]:
         path = folder / name
         path.write_bytes(data)
         out[name] = path
+    return out
+
+
+def _export(header: list[str], rows: list[list[str]], delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\r\n").writerows([header, *rows])
+    return buf.getvalue()
+
+
+def write_platform_files(folder: Path, n: int = 40) -> dict[str, tuple[Path, int]]:
+    """Platform exports in their real shapes (made-up people), each with `n` leads of which
+    every 10th is the platform's test lead: {file name: (path, test leads)}. All must load with
+    no mapping, no refused file, and the test leads failed "test lead from <platform>"."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tests = sum(1 for i in range(n) if i % 10 == 9)
+    fb_header = ["id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name", "form_id", "form_name", "is_organic", "platform", "which_service?", "full_name", "email", "phone_number"]  # fmt: skip
+    fb_rows = []
+    for i in range(n):
+        who = [f"Zoë Fb{i}", f"fb{i}@drill-platform.example", f"+1312555{2000 + i:04d}"]
+        if i % 10 == 9:  # the Lead Ads Testing Tool's dummy data
+            who = [f"<test lead: dummy data for {f}>" for f in ("full_name", "email", "phone_number")]  # fmt: skip
+        fb_rows.append([f"l:{900 + i}", "2024-05-01T10:00:00-0700", "ag:1", "Spring", "as:1", "Metro", "c:1", "AC", "f:1", "Quote", "false", "fb", "ac_repair", *who])  # fmt: skip
+    g_header = ["Lead ID", "Campaign", "Ad group", "Form name", "Full name", "User email", "User phone", "Postal code", "Submit time", "Is test"]  # fmt: skip
+    g_rows = [
+        [
+            f"gl-{i}",
+            "Search",
+            "Plumbing",
+            "Quote",
+            f"José G{i}",
+            f"g{i}@drill-platform.example",
+            f"+1 312-555-{3000 + i:04d}",
+            "60601",
+            "2024-05-01 10:00:00",
+            "TRUE" if i % 10 == 9 else "FALSE",
+        ]  # fmt: skip
+        for i in range(n)
+    ]
+    li_header = ["First Name", "Last Name", "Email Address", "Phone Number", "Company Name", "Job Title", "LinkedIn Profile URL", "Test Lead"]  # fmt: skip
+    li_rows = [
+        [
+            f"Ana{i}",
+            "Ruiz",
+            f"li{i}@drill-platform.example",
+            "",
+            "Acme",
+            "Owner",
+            f"https://www.linkedin.com/in/drill-{i}",
+            "true" if i % 10 == 9 else "false",
+        ]  # fmt: skip
+        for i in range(n)
+    ]
+    excel_rows = [[f"Renée Côté{i}", f"x{i}@drill-platform.example", ""] for i in range(n)]
+    files: dict[str, tuple[bytes, int]] = {
+        "facebook_lead_ads_utf16.csv": (
+            codecs.BOM_UTF16_LE + _export(fb_header, fb_rows, "\t").encode("utf-16-le"),
+            tests,
+        ),  # fmt: skip
+        "google_ads_leads.csv": (_export(g_header, g_rows).encode("utf-8"), tests),
+        "linkedin_leads.csv": (_export(li_header, li_rows).encode("utf-8"), tests),
+        "excel_windows1252.csv": (
+            _export(["Name", "Email", "Phone"], excel_rows).encode("cp1252"),
+            0,
+        ),  # fmt: skip
+        "excel_semicolons.csv": (
+            _export(["Name", "Email", "Phone"], excel_rows, ";").encode("utf-8"),
+            0,
+        ),  # fmt: skip
+    }
+    out = {}
+    for name, (data, test_rows) in files.items():
+        (folder / name).write_bytes(data)
+        out[name] = (folder / name, test_rows)
     return out

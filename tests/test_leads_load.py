@@ -1,9 +1,10 @@
-"""CSV -> staging.leads: aliases, encodings, header, idempotence, malformed rows, SQL inserts."""
+"""CSV -> staging.leads: aliases, encodings, header, idempotence, malformed rows, SQL inserts.
+
+Platform exports, presets, re-staging and the preview: tests/test_leads_files.py.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from pipelines.cli import app
 from pipelines.leads import outbox
 from pipelines.leads.load import LoadError, load_leads
 from pipelines.leads.profiles import ProfileBook, parse_profiles
+from tests.utils import write_lead_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROUTES = parse_profiles({"routes": {"default": {}, "strict": {"non_us_phone": "reject"}}})
@@ -34,12 +36,7 @@ def db(tmp_path: Path) -> Path:
 def write_csv(
     path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8"
 ) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes(buf.getvalue().encode(encoding))
-    return path
+    return write_lead_file(path, header, rows, encoding=encoding)
 
 
 def rows_of(
@@ -112,16 +109,23 @@ def test_bom_and_semicolons(db: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("encoding", "why"),
-    [("latin-1", r"not UTF-8 \(byte 0xeb on line 3"), ("utf-16", "is UTF-16; save it as UTF-8")],
+    ("encoding", "label"),
+    [("latin-1", "Windows-1252 (detected)"), ("utf-16", "UTF-16 LE (BOM)")],
 )
-def test_wrong_encoding_is_refused_and_stages_nothing(
-    db: Path, tmp_path: Path, encoding: str, why: str
-) -> None:
+def test_other_encodings_load(db: Path, tmp_path: Path, encoding: str, label: str) -> None:
+    # once refused ("save it as UTF-8"); read as they are since issue 17
     path = write_csv(
         tmp_path / "enc.csv", ["name", "email"], [["Ann", "a@x.io"], ["Zoë", "z@x.io"]], encoding
     )
-    with pytest.raises(LoadError, match=why):
+    result = load_leads(path, db_path=db, routes=ROUTES)
+    assert (result.staged, result.failed, result.encoding) == (2, 0, label)
+    assert sorted(r["name"] for r in rows_of(db)) == ["Ann", "Zoë"]
+
+
+def test_binary_file_is_refused_and_stages_nothing(db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "image.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64)
+    with pytest.raises(LoadError, match="not text in any encoding"):
         load_leads(path, db_path=db, routes=ROUTES)
     assert not db.exists()  # refused before the database was even opened
 
@@ -363,16 +367,20 @@ def test_cli_load_prints_counts_and_lines(db: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "staged 1" in text and "already staged 0" in text and "failed 1" in text
+    assert "c.csv: UTF-8, comma-separated" in text
     assert "3 │ no valid email or usable phone (email 'nope'" in text
     again = runner.invoke(app, ["leads", "load", str(path), "--db", str(db)])
-    assert "staged 0, already staged 2, failed 0" in " ".join(again.output.split())
+    assert "staged 0, re-staged 0, already staged 2, failed 0" in " ".join(again.output.split())
 
 
-def test_cli_load_bad_encoding_exits_1(db: Path, tmp_path: Path) -> None:
+def test_cli_load_windows_1252_loads_with_a_note(db: Path, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "l1.csv", ["name", "email"], [["Zoë", "z@x.io"]], "cp1252")
     result = CliRunner().invoke(app, ["leads", "load", str(path), "--db", str(db)])
-    assert result.exit_code == 1
-    assert "not UTF-8" in result.output
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Windows-1252 (detected), comma-separated" in text
+    assert "note: not UTF-8 (byte 0xeb on line 2): read as Windows-1252" in text
+    assert rows_of(db)[0]["name"] == "Zoë"
 
 
 def test_routebook_is_used_for_validation(db: Path, tmp_path: Path) -> None:

@@ -4,13 +4,21 @@ holds, read the same way everywhere. The row-level snapshot is the one the drill
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import duckdb
 
 from benchmarks.common import hcp_tables, warehouse_snapshot
 
-__all__ = ["assert_same_warehouse", "table_counts", "table_names", "warehouse_snapshot"]
+__all__ = [
+    "assert_same_warehouse",
+    "table_counts",
+    "table_names",
+    "warehouse_snapshot",
+    "write_lead_file",
+]
 
 
 def table_names(db: Path, schema: str = "hcp") -> list[str]:
@@ -34,3 +42,22 @@ def assert_same_warehouse(a: Path, b: Path) -> None:
     assert sorted(left) == sorted(right)
     for table in left:
         assert left[table] == right[table], f"table {table} differs"
+
+
+def write_lead_file(
+    path: Path,
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    bom: bytes = b"",
+    lineterminator: str = "\n",
+) -> Path:
+    """A lead file as a spreadsheet or an ad platform writes it: header, rows, encoding, BOM."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator=lineterminator)
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(bom + buf.getvalue().encode(encoding))
+    return path

@@ -18,7 +18,7 @@ from rich.table import Table
 from pipelines import config
 from pipelines.cli.options import AccountOption, DbOption, RoutesOption, fail, on_wait
 from pipelines.config import Account, load_accounts
-from pipelines.leads.load import LoadError, load_leads
+from pipelines.leads.load import LoadError, LoadResult, Preview, load_leads, preview_file
 from pipelines.leads.plan import PushPlan, plan_push
 from pipelines.leads.profiles import ProfileBook, PushSettings, load_profiles, load_push_settings
 from pipelines.leads.push import PushResult, push_leads
@@ -39,7 +39,11 @@ SHOWN_PROBLEMS = 20
 @leads_app.command("load")
 def load_command(
     file: Annotated[
-        Path, typer.Argument(help="CSV file, UTF-8 (with or without BOM), first line a header.")
+        Path,
+        typer.Argument(
+            help="Lead file (CSV/TSV; any common encoding; first line a header), e.g. a "
+            "Facebook Lead Ads, Google Ads or LinkedIn export as downloaded."
+        ),
     ],
     lead_source: Annotated[
         str | None, typer.Option("--lead-source", help="Lead Source for rows without one.")
@@ -50,25 +54,40 @@ def load_command(
     account: Annotated[
         str, typer.Option("--account", help="HCP account these leads go to.")
     ] = "default",
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview", help="Show how the columns map and the first rows' outcome; stage nothing."
+        ),
+    ] = False,
     db: DbOption = None,
     routes_file: RoutesOption = None,
 ) -> None:
-    """Stage a CSV of leads into staging.leads (loading the same file twice stages nothing new)."""
+    """Stage a lead file into staging.leads (loading the same file twice stages nothing new)."""
     try:
+        routes = load_profiles(routes_file)
+        if preview:
+            _print_preview(
+                preview_file(
+                    file, account=account, lead_source=lead_source, route=route, routes=routes
+                )
+            )
+            return
         result = load_leads(
             file,
             db_path=db,
             account=account,
             lead_source=lead_source,
             route=route,
-            routes=load_profiles(routes_file),
+            routes=routes,
             on_wait=on_wait,
         )
     except LoadError as exc:
         raise fail(str(exc)) from None
+    _print_file_format(result)
     out.print(
-        f"{file.name}: {result.rows} rows -> [green]staged {result.staged}[/], "
-        f"already staged {result.already_staged}, "
+        f"{escape(file.name)}: {result.rows} rows -> [green]staged {result.staged}[/], "
+        f"re-staged {result.restaged}, already staged {result.already_staged}, "
         f"[{'red' if result.failed else 'green'}]failed {result.failed}[/] "
         f"({result.duration_s:.1f}s, {config.db_path(db).name})"
     )
@@ -84,6 +103,32 @@ def load_command(
             out.print(
                 f"...and {more} more: SELECT error_reason FROM staging.leads WHERE status = 'failed_permanent'"
             )
+
+
+def _print_file_format(result: LoadResult) -> None:
+    """One line on how the file was read (preset, encoding, delimiter), then its notes."""
+    name = Path(result.file).name
+    recognised = f"recognised as a {result.preset} export; " if result.preset else ""
+    out.print(
+        escape(f"{name}: {recognised}{result.encoding}, {result.delimiter}-separated"),
+        highlight=False,
+    )
+    for note in result.notes:
+        err.print(f"[yellow]note: {escape(note)}[/]")
+
+
+def _print_preview(preview: Preview) -> None:
+    _print_file_format(preview.result)
+    columns = Table("column", "becomes", title="Columns", title_justify="left")
+    for cell, how in preview.columns:
+        columns.add_row(escape(cell), escape(how))
+    out.print(columns)
+    rows = Table("line", "lead_id", "outcome", title="First rows", title_justify="left")
+    for r in preview.rows:
+        colour = "red" if r.outcome.startswith("would fail") else "green"
+        rows.add_row(str(r.line), escape(r.lead_id), f"[{colour}]{escape(r.outcome)}[/]")
+    out.print(rows)
+    out.print("Preview only: nothing was staged and the database was not opened.")
 
 
 def _print_plan(plan: PushPlan) -> None:

@@ -36,8 +36,12 @@ ON_EXISTING: tuple[str, ...] = ("create", "link", "skip")
 MAX_SHORT = 255  # names, email, phone, company, lead source
 MAX_LONG = 10_000  # notes and mapped extra values
 ADDRESS_FIELDS = ("street", "street_line_2", "city", "state", "zip", "country")
+# Targets the loader applies when a file is loaded: the column fills the lead's own field (a
+# column the header aliases and presets do not recognise, e.g. `contact_email = "email"`).
+LOAD_TARGETS: tuple[str, ...] = ("email", "phone", "name", "first_name", "last_name")
 # Where a mapping profile may send an extra column.
 TARGETS: tuple[str, ...] = (
+    *LOAD_TARGETS,
     "company",
     "notes",
     "tags",
@@ -275,6 +279,8 @@ def map_lead(lead: StagedLead, profile: Profile, lead_source: str | None = None)
     tags = list(profile.tags)
     address: dict[str, str] = {}
     for column, target in profile.fields.items():
+        if target in LOAD_TARGETS:
+            continue  # the loader put that column in the lead's own field already
         raw = lead.extra.get(column)
         value = clean_text(raw, column, MAX_LONG, multiline=target == "notes")
         if not value:

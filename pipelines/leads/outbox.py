@@ -6,9 +6,9 @@ creates what is missing and adds missing columns (`ADD COLUMN IF NOT EXISTS`), s
 can add a column without losing a row. It never drops or rewrites anything.
 
 This is the one home of a lead's state: every statement that changes a status or its
-bookkeeping (claim, outcome, requeue, retry, run rows, attempt rows, the loader's insert) is a
-function here, and the lead selection is built here once. It never talks to HCP and never
-decides an outcome: the push decides, this module writes. It never opens or commits a
+bookkeeping (claim, outcome, requeue, retry, run rows, attempt rows, the loader's insert and
+re-staging) is a function here, and the lead selection is built here once. It never talks to HCP
+and never decides an outcome: the push decides, this module writes. It never opens or commits a
 transaction either; callers group statements into theirs.
 """
 
@@ -274,6 +274,34 @@ def stage_leads(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> list[tup
     finally:
         con.unregister("_lead_batch")
     return [(str(lead_id), str(status)) for lead_id, status in rows]
+
+
+# A lead the loader failed (its reason is "line N: ...") that no push has touched: no claim
+# (attempts 0), no customer. Only such a lead may be re-staged by loading its file again.
+LOADER_FAILED_SQL = (
+    "status = 'failed_permanent' AND error_reason LIKE 'line %' "
+    "AND coalesce(attempts, 0) = 0 AND hcp_customer_id IS NULL"
+)
+
+
+def restage_leads(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> list[str]:
+    """Leads an earlier load failed whose row now validates (the frame's `pending` rows): their
+    new values, status `pending`; return their ids. Never a lead the push has touched (sent,
+    linked, skipped, sending, or failed by the push), so a second reload changes nothing."""
+    cols = [str(c) for c in frame.columns if c not in ("lead_id", "status", "error_reason")]
+    assigned = ", ".join(f"{c} = b.{c}::JSON" if c == "extra" else f"{c} = b.{c}" for c in cols)
+    con.register("_restage_batch", frame)
+    try:
+        rows = con.execute(
+            f"UPDATE staging.leads SET {assigned}, status = 'pending', error_reason = NULL, "
+            "updated_at = current_timestamp FROM _restage_batch b "
+            f"WHERE staging.leads.lead_id = b.lead_id AND b.status = 'pending' "
+            f"AND staging.leads.lead_id IN (SELECT lead_id FROM staging.leads WHERE {LOADER_FAILED_SQL}) "
+            "RETURNING staging.leads.lead_id"
+        ).fetchall()
+    finally:
+        con.unregister("_restage_batch")
+    return [str(r[0]) for r in rows]
 
 
 def claim(con: duckdb.DuckDBPyConnection, lead_id: str) -> None:
