@@ -25,6 +25,10 @@ def banner(base_url: str, settings: SandboxSettings) -> list[str]:
         lines.append(
             f"  pages: at most {s.served_page_size} rows served, total_pages counts the size asked"
         )
+    if s.webhook_url:
+        lines.append(
+            f"  webhooks: a signed event per write to {s.webhook_url} (the --webhook-secret given)"
+        )
     if s.fault_rate > 0:
         lines.append(
             f"  faults: {s.fault_rate:.0%} of requests, kinds {','.join(s.faults)} (seed {s.effective_fault_seed})"

@@ -14,6 +14,7 @@ from sandbox.limits import RateLimiter
 from sandbox.seed import Dataset, Record
 from sandbox.settings import SandboxSettings
 from sandbox.store import Store
+from sandbox.webhooks import SandboxWebhooks
 
 # Changing these needs a new dataset: restart the sandbox instead.
 DATA_SETTINGS = frozenset({"seed", "scale", "anchor", "time_zone", "company_name"})
@@ -25,6 +26,8 @@ class SandboxState:
         self.counters = Counters()
         self.limiter = RateLimiter()
         self.faults = FaultPlan(settings.effective_fault_seed)
+        self.webhooks = SandboxWebhooks(self.store)
+        self.webhooks.configure(settings)
 
     @property
     def settings(self) -> SandboxSettings:
@@ -41,7 +44,12 @@ class SandboxState:
             self.faults.reseed(new.effective_fault_seed)
         if {"rate_limit", "rate_limit_window_s"} & set(changes):
             self.limiter.reset()
+        self.webhooks.configure(new)
         return new
+
+    def close(self) -> None:
+        """Stop background work (the webhook sender); the data stays readable."""
+        self.webhooks.close()
 
     def reset(self) -> None:
         """Back to the seed: data, counters, limiter windows and fault dice (settings stay)."""

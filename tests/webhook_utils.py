@@ -1,14 +1,14 @@
 """Helpers shared by the webhook tests: a fixed clock, a secret and HCP-shaped signed events.
 
-The signature is computed here from HCP_API.md §7's formula directly (not with
-`pipelines.webhooks.verify.sign`), so a wrong formula in the code cannot agree with itself.
+Events are signed the way the sandbox (our HCP imitation) signs them, not with
+`pipelines.webhooks.verify.sign`, so a wrong formula in the receiver cannot agree with itself.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+
+from sandbox.webhooks import sign as hcp_signature
 
 NOW = 1_775_143_244.0
 SECRET = "0123456789abcdef0123456789abcdef"
@@ -23,10 +23,6 @@ def event_body(event: str, rid: str, **extra: object) -> bytes:
         key: {"id": rid, **extra},
     }
     return json.dumps(envelope).encode()
-
-
-def hcp_signature(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def signed_headers(

@@ -69,6 +69,15 @@ def sandbox_command(
         help="Serve at most N rows a page while total_pages counts pages of the size asked "
         "(a live account's shape; 0 = off).",
     ),
+    webhook_url: str = typer.Option(
+        "",
+        "--webhook-url",
+        help="POST a signed HCP event for each write to this loopback URL "
+        "(e.g. http://127.0.0.1:8787/webhooks/default).",
+    ),
+    webhook_secret: str = typer.Option(
+        "", "--webhook-secret", help="The Signing Secret the events are signed with."
+    ),
 ) -> None:
     """Serve a local Housecall Pro API with seeded data, faults and rate limits."""
     if reject_duplicate_emails and allow_duplicate_emails:
@@ -90,6 +99,8 @@ def sandbox_command(
             strict_lead_sources=strict_lead_sources,
             app_key_objects=not company_key_only,
             served_page_size=served_page_size,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
