@@ -116,6 +116,8 @@ def test_the_tolerance_is_configurable(spool: Spool) -> None:
 def test_the_unsigned_setup_probe_is_200_and_not_stored(client: TestClient, spool: Spool) -> None:
     r = post(client, b'{"foo": "bar"}', {"Content-Type": "application/json"})
     assert r.status_code == 200 and r.json()["status"] == "probe"
+    signed = post(client, b'{"foo":"bar"}', signed_headers(b'{"foo":"bar"}'))
+    assert signed.status_code == 200 and signed.json()["status"] == "probe"
     assert spool.counts() == {"pending": 0, "drained": 0}
 
 
@@ -273,3 +275,14 @@ def test_envelope_helper_is_hcp_shaped() -> None:
         "company_id",
         "job",
     }
+
+
+def test_serve_without_a_secret_is_one_red_line_exit_1() -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli.app import app
+
+    result = CliRunner().invoke(app, ["webhooks", "serve"])
+    assert result.exit_code == 1
+    assert "SOURCES__HOUSECALLPRO__WEBHOOK_SECRET" in result.output
+    assert "Traceback" not in result.output

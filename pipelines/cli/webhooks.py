@@ -7,6 +7,7 @@ says otherwise: put an HTTPS proxy in front of it. It never prints a secret, onl
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +52,9 @@ def serve_command(
     secrets = config.webhook_secrets()
     tolerance_s = config.webhook_tolerance_s(tolerance)
     spool_path = config.webhook_spool_path(spool)
+    # the receiver's own lines (refusals, probes, spool failures) beside uvicorn's; they name
+    # the account and the reason, never a body or a secret
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     console = Console(highlight=False, stderr=True)
     with Spool(spool_path) as store:
         app = create_app(secrets, store, tolerance_s=tolerance_s)
