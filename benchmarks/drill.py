@@ -18,7 +18,8 @@ Drills (each prints what it did, its figures and PASS/FAIL; exit code 1 if any f
   `failed_permanent` with a reason, every file is refused with a clear message (or loads what
   it can), nothing crashes or hangs;
 - secrets: a demo-like run (sync, models, leads, push, report, flows under a Prefect test
-  server, error paths) with the key `sk-drill-SECRET-...` -> the key is in no DuckDB value, no
+  server, error paths, the webhook receiver fed by the sandbox with the signing secret
+  `wh-drill-SECRET-...`) with the key `sk-drill-SECRET-...` -> neither is in a DuckDB value, no
   file written (logs, reports, dlt state, the Prefect database), no artifact or flow log read
   back from Prefect, and no exception text;
 - concurrency: two sync flows and a push flow started at once on one DuckDB file -> all three

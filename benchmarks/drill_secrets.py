@@ -174,6 +174,7 @@ def run_secrets_drill(cfg: Config, api_url: str) -> Drill:
                 f"retries), a sync and a push with a rejected key (exit {bad.exit_code}, "
                 f"{bad_push.exit_code})"
             )
+            steps.append(_webhooks(folder, f"wh-drill-SECRET-{tail}", child_env, exceptions))
             artifacts, flow_logs, messages = _flows(folder, sb.url, other.url, key)
             steps.append(
                 f"Prefect: a sync flow and a push flow that succeed and a sync flow whose key is "
@@ -240,6 +241,80 @@ def run_secrets_drill(cfg: Config, api_url: str) -> Drill:
     for line in d.figures:
         cfg.log(line)
     return d
+
+
+def _webhooks(folder: Path, secret: str, child_env: Any, texts: list[str]) -> str:
+    """`hcp webhooks serve` with `secret`, fed by a sandbox sending signed events and by
+    deliveries it must refuse; its output, its spool and every answer are kept for the scan."""
+    import socket
+    import time
+
+    import httpx
+
+    from pipelines.webhooks.spool import Spool
+    from sandbox.server import run_sandbox
+    from sandbox.settings import SandboxSettings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    spool = folder / "drill.webhooks.sqlite"
+    hcp = str(Path(sys.executable).with_name("hcp"))
+    env = child_env(SOURCES__HOUSECALLPRO__WEBHOOK_SECRET=secret)
+    with (folder / "webhooks.log").open("w") as log:
+        proc = subprocess.Popen(
+            [hcp, "webhooks", "serve", "--port", str(port), "--spool", str(spool)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    texts.append(httpx.get(f"{base}/healthz", timeout=1).text)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("the webhook receiver did not start") from None
+                    time.sleep(0.1)
+            settings = SandboxSettings(
+                scale=0.1, webhook_url=f"{base}/webhooks/default", webhook_secret=secret
+            )
+            with run_sandbox(settings) as sb, sb.client() as client:
+                for i in range(5):
+                    made = client.post("/customers", json={"first_name": f"Hook{i}"}).json()
+                    client.put(f"/customers/{made['id']}", json={"last_name": "Drill"})
+                sender = sb.state.webhooks.sender
+                idle = sender is not None and sender.wait_idle(30)
+                stats = dict(sender.stats) if sender else {}
+                texts.append(httpx.get(f"{sb.base_url}/_sandbox/settings").text)
+                texts.append(repr(sb.settings))
+            refused = []
+            body = b'{"event":"customer.created","customer":{"id":"cus_x"}}'
+            stale = str(int(time.time()) - 3600)
+            for path, headers in (
+                ("default", {"Api-Timestamp": str(int(time.time())), "Api-Signature": "0" * 64}),
+                ("default", {"Api-Timestamp": stale, "Api-Signature": "0" * 64}),
+                ("default", {}),
+                ("nobody", {}),
+            ):
+                r = httpx.post(f"{base}/webhooks/{path}", content=body, headers=headers)
+                refused.append(r.status_code)
+                texts.append(r.text)
+            texts.append(httpx.get(f"{base}/healthz").text)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    with Spool(spool) as store:
+        counts = store.counts()
+    if not idle or stats.get("sent") != 10 or counts["pending"] != 10:
+        raise RuntimeError(f"webhooks not all delivered: sender {stats}, spool {counts}")
+    return (
+        f"webhooks: `hcp webhooks serve` took {counts['pending']} signed sandbox events into its "
+        f"spool and refused 4 deliveries ({refused}), output captured"
+    )
 
 
 def _always_500(sb: Any, key: str) -> None:

@@ -4,8 +4,10 @@ One key set as `SOURCES__HOUSECALLPRO__API_KEY` (+ optional `..._BASE_URL`) is t
 `default`. Several accounts (an agency, a franchise) are tables under
 `[sources.housecallpro.accounts.<name>]` with their own `api_key` (secrets) and optional
 `base_url`; environment variables `SOURCES__HOUSECALLPRO__ACCOUNTS__<NAME>__API_KEY` work too.
+The webhook receiver's Signing Secrets sit beside the keys as `webhook_secret`, the same way.
 
-This module never logs or prints a key: `Account.__repr__` hides it.
+This module never logs or prints a key or a signing secret: `Account.__repr__` hides the key,
+and no error message quotes a configured value.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigProviderException
 
+from pipelines.webhooks.spool import spool_path_for
 from sources.housecallpro.settings import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, DEFAULT_RATE_LIMIT
 
 DEFAULT_DB_PATH = "hcp_sync.duckdb"
@@ -27,6 +30,8 @@ RESERVED_DB_STEMS = frozenset({"hcp", "staging", "analytics", "main"})
 ambiguous between the catalog and our `hcp` schema, so such names are refused."""
 SECTION = "sources.housecallpro"
 _ACCOUNT_ENV = re.compile(r"^SOURCES__HOUSECALLPRO__ACCOUNTS__([A-Z0-9_]+?)__API_KEY$")
+_WEBHOOK_ENV = re.compile(r"^SOURCES__HOUSECALLPRO__ACCOUNTS__([A-Z0-9_]+?)__WEBHOOK_SECRET$")
+DEFAULT_WEBHOOK_TOLERANCE_S = 300.0
 
 
 class ConfigError(Exception):
@@ -162,3 +167,44 @@ def load_accounts(only: str | None = None) -> list[Account]:
     if not names:
         return [load_account("default")]  # raises the helpful "no key" error
     return [load_account(n) for n in names]
+
+
+def webhook_secrets() -> dict[str, str]:
+    """{account: Signing Secret} for the webhook receiver; `ConfigError` naming the setting when
+    no account has one. `default` is `[sources.housecallpro] webhook_secret`; a named account's
+    is `webhook_secret` under `[sources.housecallpro.accounts.<name>]`."""
+    secrets: dict[str, str] = {}
+    default = _get(f"{SECTION}.webhook_secret")
+    if default:
+        secrets["default"] = str(default)
+    names = list(_as_dict(_get(f"{SECTION}.accounts")))
+    for env_key in os.environ:
+        match = _WEBHOOK_ENV.match(env_key)
+        if match:
+            names.append(match.group(1).lower())
+    for name in names:
+        secret = _get(f"{SECTION}.accounts.{name}.webhook_secret")
+        if secret and name not in secrets:
+            secrets[name] = str(secret)
+    if not secrets:
+        raise ConfigError(
+            "No webhook signing secret configured. Set SOURCES__HOUSECALLPRO__WEBHOOK_SECRET or "
+            "webhook_secret under [sources.housecallpro] (or [sources.housecallpro.accounts."
+            "<name>]) in .dlt/secrets.toml (HCP: App Store -> Webhooks -> Signing Secret)."
+        )
+    return secrets
+
+
+def webhook_tolerance_s(override: float | None = None) -> float:
+    """How far `Api-Timestamp` may be from our clock: flag, then `webhook_tolerance_s`, then 300."""
+    if override is not None:
+        return float(override)
+    return float(_get(f"{SECTION}.webhook_tolerance_s", DEFAULT_WEBHOOK_TOLERANCE_S))
+
+
+def webhook_spool_path(override: str | Path | None = None) -> Path:
+    """The receiver's spool: flag, then `webhook_spool`, else beside the DuckDB file."""
+    value = override or _get(f"{SECTION}.webhook_spool")
+    if value:
+        return Path(str(value)).expanduser().resolve()
+    return spool_path_for(db_path())

@@ -61,11 +61,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
         default=0,
         help="every N-th list request of an object edits or creates one of its records; 0 = off",
     )
+    p.add_argument(
+        "--webhook-url", default="", help="POST a signed event per write here (loopback)"
+    )
+    p.add_argument("--webhook-secret", default="", help="the Signing Secret events are signed with")
     p.add_argument("--quiet", action="store_true", help="print only the base URL")
     a = p.parse_args(argv)
     if a.reject_duplicate_emails and a.allow_duplicate_emails:
         p.error("--reject-duplicate-emails and --allow-duplicate-emails contradict each other")
-    settings = SandboxSettings(
+    try:
+        settings = _settings(a)
+    except ValueError as exc:
+        p.error(str(exc))
+    return settings, a.host, a.port, a.quiet
+
+
+def _settings(a: argparse.Namespace) -> SandboxSettings:
+    return SandboxSettings(
         seed=a.seed,
         scale=a.scale,
         fault_rate=a.fault_rate,
@@ -80,8 +92,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
         app_key_objects=not a.company_key_only,
         served_page_size=a.served_page_size,
         churn_every=a.churn_every,
+        webhook_url=a.webhook_url,
+        webhook_secret=a.webhook_secret,
     )
-    return settings, a.host, a.port, a.quiet
 
 
 def main(argv: list[str] | None = None) -> None:

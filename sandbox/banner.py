@@ -29,6 +29,10 @@ def banner(base_url: str, settings: SandboxSettings) -> list[str]:
         lines.append(
             f"  churn: every {s.churn_every}th list request of an object edits or creates a record"
         )
+    if s.webhook_url:
+        lines.append(
+            f"  webhooks: a signed event per write to {s.webhook_url} (the --webhook-secret given)"
+        )
     if s.fault_rate > 0:
         lines.append(
             f"  faults: {s.fault_rate:.0%} of requests, kinds {','.join(s.faults)} (seed {s.effective_fault_seed})"

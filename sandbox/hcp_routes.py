@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,7 +20,6 @@ from sandbox.filters import apply, predicates
 from sandbox.objects import OBJECTS, SINGLE_PATHS, ObjectSpec
 from sandbox.query import Page, QueryError, array_params, envelope, page_of, sort_of
 from sandbox.seed import Record
-from sandbox.state import SandboxState
 from sandbox.writes import (
     WriteError,
     create_customer,
@@ -29,6 +28,9 @@ from sandbox.writes import (
     create_tag,
     update_customer,
 )
+
+if TYPE_CHECKING:  # the state imports `shape` (webhook records) from here
+    from sandbox.state import SandboxState
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -159,6 +159,7 @@ def run_sandbox(
         yield SandboxHandle(base_url=base_url, state=state, admin=admin)
     finally:
         admin.close()
+        state.close()
         server.should_exit = True
         thread.join(timeout=10)
 

@@ -6,10 +6,12 @@ admin API (`PATCH /_sandbox/settings` swaps in a modified copy at runtime).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "slow", "drop", "lost")
 """`lost` only ever hits `POST /customers` (created, then the connection drops)."""
@@ -68,6 +70,16 @@ class SandboxSettings:
     create one record of that object, seeded from `seed` (`sandbox/churn.py`): records that
     change while a sync pages, so pages shift under it (issue 17). 0: off."""
 
+    # webhooks (HCP_API.md §7; docs/sandbox.md "Webhooks")
+    webhook_url: str = ""
+    """Where each write's event is POSTed, signed ("" = no webhooks). Loopback only."""
+    webhook_secret: str = field(default="", repr=False)
+    """The Signing Secret the events are signed with (never shown by `public()`)."""
+    webhook_max_attempts: int = 5
+    """ASSUMED (HCP's retry policy is undocumented): tries per event before giving up."""
+    webhook_backoff_s: float = 0.5
+    """ASSUMED: wait before the 2nd try, doubled for each next one (at most 30 s)."""
+
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
     """Wall clock used by the rate limiter (injectable in tests)."""
 
@@ -83,6 +95,12 @@ class SandboxSettings:
             raise ValueError("served_page_size is a row count (0 = serve the page size asked)")
         if self.churn_every < 0:
             raise ValueError("churn_every is a request count (0 = no changes while paging)")
+        if self.webhook_url:
+            check_loopback_url(self.webhook_url)
+            if not self.webhook_secret:
+                raise ValueError("webhook_url needs webhook_secret: HCP signs every event")
+        if self.webhook_max_attempts < 1 or self.webhook_backoff_s < 0:
+            raise ValueError("webhook_max_attempts is at least 1, webhook_backoff_s at least 0")
 
     @property
     def effective_fault_seed(self) -> int:
@@ -102,7 +120,29 @@ class SandboxSettings:
         """JSON-safe view (for the admin API)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "clock"}
         out["faults"] = list(self.faults)
+        out["webhook_secret"] = "***" if self.webhook_secret else ""
         return out
+
+
+def check_loopback_url(url: str) -> str:
+    """`url` when it is http(s) to this machine (localhost, 127.0.0.0/8, ::1); else ValueError.
+
+    The sandbox must never send traffic off the machine, whatever it is told.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"webhook URL {url!r} is not an http(s) URL")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"webhook URL host {host!r} is not loopback: the sandbox only sends webhooks to "
+            "this machine (use 127.0.0.1, ::1 or localhost)"
+        )
+    return url
 
 
 def parse_faults(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from sandbox.limits import RateLimiter
 from sandbox.seed import Dataset, Record
 from sandbox.settings import SandboxSettings
 from sandbox.store import Store
+from sandbox.webhooks import SandboxWebhooks
 
 # Changing these needs a new dataset: restart the sandbox instead.
 DATA_SETTINGS = frozenset({"seed", "scale", "anchor", "time_zone", "company_name"})
@@ -27,6 +28,8 @@ class SandboxState:
         self.limiter = RateLimiter()
         self.faults = FaultPlan(settings.effective_fault_seed)
         self.churn = Churn(settings.seed)
+        self.webhooks = SandboxWebhooks(self.store)
+        self.webhooks.configure(settings)
 
     @property
     def settings(self) -> SandboxSettings:
@@ -43,7 +46,12 @@ class SandboxState:
             self.faults.reseed(new.effective_fault_seed)
         if {"rate_limit", "rate_limit_window_s"} & set(changes):
             self.limiter.reset()
+        self.webhooks.configure(new)
         return new
+
+    def close(self) -> None:
+        """Stop background work (the webhook sender); the data stays readable."""
+        self.webhooks.close()
 
     def reset(self) -> None:
         """Back to the seed: data, counters, limiter windows, fault and churn dice (settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +45,11 @@ ID_PREFIXES: dict[str, str] = {
 _OWN_TIMESTAMPS = {"customers", "jobs", "estimates", "events", "material_categories"}
 
 
+Observer = Callable[[str, str, Record | None, Record | None], None]
+"""Called as (object, "add" | "update" | "delete", old record, new record) after each change,
+under the store lock so observers see changes in order; it must not block (webhooks queue)."""
+
+
 class UnknownObject(KeyError):
     """The admin API named an object the sandbox does not serve."""
 
@@ -54,6 +59,7 @@ class Store:
 
     def __init__(self, settings: SandboxSettings, dataset: Dataset | None = None) -> None:
         self.settings = settings
+        self.observers: list[Observer] = []
         self._lock = threading.RLock()
         self._seed = dataset or build_dataset(settings)
         anchor = parse_iso(settings.anchor) or 0.0
@@ -149,9 +155,11 @@ class Store:
         return job_line_items(self.settings.seed, job)
 
     # writes ----------------------------------------------------------------------------------
-    def _changed(self, obj: str) -> None:
+    def _changed(self, obj: str, action: str, old: Record | None, new: Record | None) -> None:
         for k in [k for k in self._sorted if k[0] == obj]:
             del self._sorted[k]
+        for observer in self.observers:
+            observer(obj, action, old, new)
 
     def add(self, obj: str, record: Record) -> Record:
         """Insert `record` (id and timestamps filled in when missing) and return it."""
@@ -168,7 +176,7 @@ class Store:
                 rec.setdefault("updated_at", rec["created_at"])
             self._hidden.setdefault(obj, {})[rec[pk]] = {"created_at": now, "updated_at": now}
             table[rec[pk]] = rec
-            self._changed(obj)
+            self._changed(obj, "add", None, rec)
             return rec
 
     def update(self, obj: str, rid: str, patch: Record, bump: bool = True) -> Record | None:
@@ -186,16 +194,17 @@ class Store:
                 hid = self._hidden.setdefault(obj, {})
                 hid[rid] = {**hid.get(rid, {"created_at": now}), "updated_at": now}
             table[rid] = rec
-            self._changed(obj)
+            self._changed(obj, "update", old, rec)
             return rec
 
     def delete(self, obj: str, rid: str) -> bool:
         with self._lock:
             table = self._table(obj)
-            if table.pop(rid, None) is None:
+            old = table.pop(rid, None)
+            if old is None:
                 return False
             self._hidden.get(obj, {}).pop(rid, None)
-            self._changed(obj)
+            self._changed(obj, "delete", old, None)
             return True
 
     # ground truth ----------------------------------------------------------------------------

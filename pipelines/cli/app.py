@@ -10,6 +10,7 @@ import typer
 from pipelines.cli import demo, report, sandbox, serve, sync, transform, verify
 from pipelines.cli.leads import leads_app
 from pipelines.cli.options import HcpGroup
+from pipelines.cli.webhooks import webhooks_app
 
 app = typer.Typer(
     name="hcp",
@@ -27,6 +28,7 @@ app.add_typer(leads_app, name="leads")
 app.command("transform")(transform.transform_command)
 app.add_typer(report.report_app, name="report")
 app.command("serve")(serve.serve_command)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:

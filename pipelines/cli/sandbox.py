@@ -75,6 +75,15 @@ def sandbox_command(
         help="Every N-th list request of an object edits or creates one of its records, so "
         "pages shift while a sync reads them (0 = off).",
     ),
+    webhook_url: str = typer.Option(
+        "",
+        "--webhook-url",
+        help="POST a signed HCP event for each write to this loopback URL "
+        "(e.g. http://127.0.0.1:8787/webhooks/default).",
+    ),
+    webhook_secret: str = typer.Option(
+        "", "--webhook-secret", help="The Signing Secret the events are signed with."
+    ),
 ) -> None:
     """Serve a local Housecall Pro API with seeded data, faults and rate limits."""
     if reject_duplicate_emails and allow_duplicate_emails:
@@ -97,6 +106,8 @@ def sandbox_command(
             app_key_objects=not company_key_only,
             served_page_size=served_page_size,
             churn_every=churn_every,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
