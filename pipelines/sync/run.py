@@ -39,10 +39,9 @@ from pipelines.sync.destination import (
 )
 from pipelines.sync.results import SyncResult, collect
 from pipelines.sync.upkeep import (
-    drop_duplicate_extracted,
+    finish_interrupted,
     flag_deleted,
     fully_read,
-    migrate_account_column,
 )
 from pipelines.verify import EXIT_OTHER, result_for_error
 from pipelines.warehouse import LockTimeout
@@ -189,14 +188,7 @@ def _run(
     step_error: str | None = None
     load_id: str | None = None
     try:
-        drop_duplicate_extracted(pipeline)
-        if pipeline.has_pending_data:
-            # a run killed between extract and load left a package: load it first, so its
-            # cursors and rows land together before we read on from them
-            log.info("loading the package a previous run left behind")
-            pipeline.normalize()
-            pipeline.load()
-        migrate_account_column(pipeline)  # after: a package left by an older version has no account
+        finish_interrupted(pipeline)
         source = housecallpro_from_client(
             client,
             tracker=tracker,
