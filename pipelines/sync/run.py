@@ -5,7 +5,9 @@ One dlt pipeline per account (`hcp_<account>`, its own cursors and state), all i
 carries `account` (first part of every primary key). The run, in order: the key is checked
 (GET /company, whose body is also the `company` row, so the check costs no extra request); a
 package a killed run left behind is loaded and an old warehouse migrated (`upkeep.py`); the
-source is read, normalized and loaded; records missing from a complete full read are flagged
+webhook spool is drained
+(`pipelines.webhooks.drain`: events applied before the read, so a read that saw HCP later wins);
+the source is read, normalized and loaded; records missing from a complete full read are flagged
 (`upkeep.flag_deleted`); the figures are collected (`results.py`). A failed object keeps its
 cursor and is reported; objects that succeeded stay loaded; a rerun finishes the job.
 `full_refresh` re-reads and merges; it never drops a table (no dlt `refresh=`).
@@ -45,6 +47,8 @@ from pipelines.sync.upkeep import (
 )
 from pipelines.verify import EXIT_OTHER, result_for_error
 from pipelines.warehouse import LockTimeout
+from pipelines.webhooks import drain as webhooks  # a module: drain.py imports pipelines.sync
+from pipelines.webhooks.spool import Spool
 from sources.housecallpro import housecallpro_from_client
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import HCPError
@@ -149,6 +153,7 @@ def sync_account(
                 workers=workers or max(4, client.concurrency * 2),
                 dataset=dataset,
                 loader_file_format=LOADER_FILE_FORMAT if duck is not None else None,
+                spool_path=webhooks.configured_spool(duck),
             )
     finally:
         if own_client:
@@ -171,6 +176,7 @@ def _run(
     workers: int,
     dataset: str = DATASET,
     loader_file_format: str | None = LOADER_FILE_FORMAT,
+    spool_path: Path | None = None,
 ) -> None:
     try:
         company = client.get("/company")
@@ -189,6 +195,8 @@ def _run(
     load_id: str | None = None
     try:
         finish_interrupted(pipeline)
+        if spool_path is not None:
+            _drain_webhooks(result, pipeline, spool_path, loader_file_format)
         source = housecallpro_from_client(
             client,
             tracker=tracker,
@@ -218,6 +226,23 @@ def _run(
             result.message = f"loaded, but flagging deleted records failed: {exc}"
         else:
             result.deleted = flagged
+
+
+def _drain_webhooks(
+    result: SyncResult, pipeline: dlt.Pipeline, spool_path: Path, loader_file_format: str | None
+) -> None:
+    """Apply the account's spooled webhook events; a failed drain is reported and the read
+    still runs (the deliveries stay pending, the next sync or drain retries them)."""
+    try:
+        with Spool(spool_path) as spool:
+            drained = webhooks.drain_into(
+                pipeline, spool, result.account, loader_file_format=loader_file_format
+            )
+    except Exception as exc:  # noqa: BLE001 - reported on the result; the read goes on
+        log.error("draining webhooks of %s failed: %s", result.account, exc)
+        result.webhooks_error = f"{type(exc).__name__}: {exc}"
+        return
+    result.webhooks_drained, result.webhooks_applied = drained.drained, drained.applied
 
 
 def _with_extras(selected: list[str], available: list[str]) -> list[str]:
