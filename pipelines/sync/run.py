@@ -34,9 +34,9 @@ from pipelines.config import Account
 from pipelines.sync.destination import (
     DATASET,
     LOADER_FILE_FORMAT,
-    destination_key,
-    pipelines_dir_for,
+    account_pipeline_name,
     resolve_destination,
+    state_dir,
     warehouse_lock,
 )
 from pipelines.sync.results import SyncResult, collect
@@ -114,12 +114,8 @@ def sync_account(
         os.environ.setdefault(key, value)
     selected = parse_objects(objects)
     dest, duck = resolve_destination(destination, db_path)
-    pdir = (
-        Path(pipelines_dir)
-        if pipelines_dir
-        else pipelines_dir_for(duck, destination_key(duck, None if duck else dest, dataset))
-    )
-    pipeline_name = f"hcp_{account.name}"
+    pdir = Path(pipelines_dir) if pipelines_dir else state_dir(duck, dest, dataset)
+    pipeline_name = account_pipeline_name(account.name)
     paths = {o.path: o.table for o in OBJECTS}
     paths[JOB_LINE_ITEMS.path] = JOB_LINE_ITEMS.table
     tracker = ReadTracker(on_progress=progress)

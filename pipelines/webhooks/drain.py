@@ -49,9 +49,9 @@ from dlt.sources import DltResource
 from pipelines.sync.destination import (
     DATASET,
     LOADER_FILE_FORMAT,
-    destination_key,
-    pipelines_dir_for,
+    account_pipeline_name,
     resolve_destination,
+    state_dir,
     warehouse_lock,
 )
 from pipelines.sync.upkeep import finish_interrupted
@@ -433,9 +433,9 @@ def account_pipeline(
 ) -> tuple[dlt.Pipeline, Path | None]:
     """The sync's dlt pipeline of `account` (`hcp_<account>`, same state folder and dataset)."""
     dest, duck = resolve_destination(None, db_path)
-    pdir = pipelines_dir_for(duck, destination_key(duck, None if duck else dest, dataset))
+    pdir = state_dir(duck, dest, dataset)
     pipeline = dlt.pipeline(
-        pipeline_name=f"hcp_{account}",
+        pipeline_name=account_pipeline_name(account),
         destination=dest,
         dataset_name=dataset,
         pipelines_dir=str(pdir),
