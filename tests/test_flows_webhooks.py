@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from flows.webhooks import webhooks_drain_flow
 from pipelines.webhooks.spool import Spool, spool_path_for
 from tests.plugins.prefect_fixtures import flow_run_record
+from tests.utils import query
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +44,9 @@ def test_the_drain_flow_applies_every_accounts_spool(prefect_harness: str, tmp_p
     assert (figures["north"]["drained"], figures["north"]["applied"]) == (1, 1)
     assert figures["south"]["statuses"] == {"applied": 1, "malformed": 1}
 
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("select account, first_name from hcp.customers order by 1").fetchall()
-        statuses = con.execute("select count(*) from hcp.webhook_events").fetchone()
+    rows = query(db, "select account, first_name from hcp.customers order by 1")
     assert rows == [("north", "North"), ("south", "South")]
-    assert statuses == (3,)
+    assert query(db, "select count(*) from hcp.webhook_events") == [(3,)]
     with Spool(spool_path_for(db)) as spool:
         assert spool.counts() == {"pending": 0, "drained": 3}
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from pipelines.config import Account
@@ -21,6 +20,7 @@ from pipelines.webhooks.spool import Spool, spool_path_for
 from sandbox.server import SandboxHandle
 from sandbox.settings import SandboxSettings
 from tests.plugins.sandbox_fixtures import sandbox_dataset
+from tests.utils import query
 
 COMPANY = "bdd640fb-0667-4ad1-ac80-317fa3b1799d"
 T0 = datetime(2026, 4, 2, 15, 0, tzinfo=UTC)
@@ -52,14 +52,6 @@ def append(spool_file: Path, *bodies: bytes, account: str = "default") -> None:
     with Spool(spool_file) as spool:
         for body in bodies:
             assert spool.append(account, "sig", body, now=T0)
-
-
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def events(db: Path) -> list[tuple[Any, ...]]:

@@ -5,18 +5,25 @@ holds, read the same way everywhere. The row-level snapshot is the one the drill
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from benchmarks.common import hcp_tables, warehouse_snapshot
 
-__all__ = ["assert_same_warehouse", "table_counts", "table_names", "warehouse_snapshot"]
+__all__ = ["assert_same_warehouse", "query", "table_counts", "table_names", "warehouse_snapshot"]
 
 
 def table_names(db: Path, schema: str = "hcp") -> list[str]:
     """The data tables of `schema` (dlt's `_dlt_*` bookkeeping left out), sorted."""
     with duckdb.connect(str(db), read_only=True) as con:
         return hcp_tables(con, schema)
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Every row `sql` returns from a DuckDB file, opened read-only for just this query."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
 
 
 def table_counts(db: Path, schema: str = "hcp") -> dict[str, int]:
