@@ -41,7 +41,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dlt
 from dlt.sources import DltResource
@@ -80,7 +80,7 @@ RECORD_KEYS: dict[str, tuple[str, ...]] = {"pro": ("employee", "pro")}
 DELETING = {"deleted"}
 DEFERRED_PREFIX = "job.appointment."
 
-Status = str  # applied | stale | deferred | unknown_event | malformed
+Status = Literal["applied", "stale", "deferred", "unknown_event", "malformed"]
 BATCH = 1000
 
 EXTRA_COLUMNS = {
