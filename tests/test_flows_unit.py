@@ -126,8 +126,14 @@ def test_redact_masks_every_secret() -> None:
 
 def test_prefect_yaml_schedules_and_parameters() -> None:
     specs = {s.name: s for s in load_specs()}
-    assert set(specs) == {"hcp-sync", "hcp-push-leads", "hcp-sync-full-refresh"}
+    assert set(specs) == {
+        "hcp-sync",
+        "hcp-push-leads",
+        "hcp-sync-full-refresh",
+        "hcp-webhooks-drain",
+    }
     assert specs["hcp-sync"].schedules == ({"interval": 900},)
+    assert specs["hcp-webhooks-drain"].schedules == ({"interval": 60},)
     assert specs["hcp-push-leads"].schedules == ({"interval": 300},)
     assert specs["hcp-push-leads"].parameters["max_failed_share"] == 0.2
     daily = specs["hcp-sync-full-refresh"]
@@ -146,13 +152,20 @@ def test_prefect_yaml_parameters_are_the_flows_parameters() -> None:
 
 def test_serve_builds_every_deployment_with_its_limit() -> None:
     deployments = {d.name: d for d in build_deployments(load_specs())}
-    assert set(deployments) == {"hcp-sync", "hcp-push-leads", "hcp-sync-full-refresh"}
+    assert set(deployments) == {
+        "hcp-sync",
+        "hcp-push-leads",
+        "hcp-sync-full-refresh",
+        "hcp-webhooks-drain",
+    }
     for d in deployments.values():
         assert d.concurrency_limit == 1
         assert d.concurrency_options is not None
         assert d.concurrency_options.collision_strategy == "CANCEL_NEW"
         assert d.work_pool_name is None  # served, not deployed to a pool
         assert d.entrypoint is not None and d.entrypoint.startswith("flows.")
+    drain = deployments["hcp-webhooks-drain"].schedules[0].schedule
+    assert drain.interval == datetime.timedelta(seconds=60)
     sync = deployments["hcp-sync"]
     assert sync.schedules[0].schedule.interval == datetime.timedelta(minutes=15)
     assert deployments["hcp-sync-full-refresh"].parameters["full_refresh"] is True

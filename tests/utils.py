@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -14,6 +15,7 @@ from benchmarks.common import hcp_tables, warehouse_snapshot
 
 __all__ = [
     "assert_same_warehouse",
+    "query",
     "table_counts",
     "table_names",
     "warehouse_snapshot",
@@ -25,6 +27,12 @@ def table_names(db: Path, schema: str = "hcp") -> list[str]:
     """The data tables of `schema` (dlt's `_dlt_*` bookkeeping left out), sorted."""
     with duckdb.connect(str(db), read_only=True) as con:
         return hcp_tables(con, schema)
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Every row `sql` returns from a DuckDB file, opened read-only for just this query."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
 
 
 def table_counts(db: Path, schema: str = "hcp") -> dict[str, int]:

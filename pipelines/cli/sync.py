@@ -161,6 +161,13 @@ def sync_command(
         for table, n in result.deleted.items():
             if n:
                 console.print(f"[yellow]{table}: {n} record(s) no longer in HCP, flagged[/]")
+        if result.webhooks_drained:
+            console.print(
+                f"webhooks: {result.webhooks_drained} delivery(ies) drained, "
+                f"{result.webhooks_applied} applied before the read"
+            )
+        if result.webhooks_error:
+            err.print(f"[red]webhooks not drained: {escape(result.webhooks_error)}[/]")
         colour = "green" if result.ok else "red"
         where = where_to if result.ok else ""
         label = f"{acct.name}: " if names_accounts(accounts) else ""

@@ -47,6 +47,19 @@ def pipelines_dir_for(db_path: Path | None, destination_key: str) -> Path:
     return root / destination_key
 
 
+def account_pipeline_name(account: str) -> str:
+    """The dlt pipeline of one account (its own cursors and state): the sync and the webhook
+    drain must load through the same one, so the name has one home."""
+    return f"hcp_{account}"
+
+
+def state_dir(db_path: Path | None, destination: Any, dataset: str = DATASET) -> Path:
+    """`pipelines_dir_for` the warehouse `resolve_destination` returned (DuckDB file or other)."""
+    return pipelines_dir_for(
+        db_path, destination_key(db_path, None if db_path else destination, dataset)
+    )
+
+
 def destination_key(db_path: Path | None, destination: Any, dataset: str = DATASET) -> str:
     """The folder name of one warehouse's dlt state: the DuckDB file (name + path hash), or the
     destination's name plus a hash of its configured credentials, plus a non-default dataset."""

@@ -32,6 +32,11 @@ class SyncResult:
     pipeline_name: str = ""
     deleted: dict[str, int] = field(default_factory=dict)
     """Records newly flagged `_hcp_deleted_at` in this run, per table."""
+    webhooks_drained: int = 0
+    webhooks_applied: int = 0
+    """Webhook deliveries drained from the spool before the read, and how many were applied."""
+    webhooks_error: str | None = None
+    """Why the drain failed (its deliveries stay in the spool for the next run); the read ran."""
 
     @property
     def failed(self) -> list[ObjectFigures]:

@@ -5,7 +5,9 @@ One dlt pipeline per account (`hcp_<account>`, its own cursors and state), all i
 carries `account` (first part of every primary key). The run, in order: the key is checked
 (GET /company, whose body is also the `company` row, so the check costs no extra request); a
 package a killed run left behind is loaded and an old warehouse migrated (`upkeep.py`); the
-source is read, normalized and loaded; records missing from a complete full read are flagged
+webhook spool is drained
+(`pipelines.webhooks.drain`: events applied before the read, so a read that saw HCP later wins);
+the source is read, normalized and loaded; records missing from a complete full read are flagged
 (`upkeep.flag_deleted`); the figures are collected (`results.py`). A failed object keeps its
 cursor and is reported; objects that succeeded stay loaded; a rerun finishes the job.
 `full_refresh` re-reads and merges; it never drops a table (no dlt `refresh=`).
@@ -32,20 +34,21 @@ from pipelines.config import Account
 from pipelines.sync.destination import (
     DATASET,
     LOADER_FILE_FORMAT,
-    destination_key,
-    pipelines_dir_for,
+    account_pipeline_name,
     resolve_destination,
+    state_dir,
     warehouse_lock,
 )
 from pipelines.sync.results import SyncResult, collect
 from pipelines.sync.upkeep import (
-    drop_duplicate_extracted,
+    finish_interrupted,
     flag_deleted,
     fully_read,
-    migrate_account_column,
 )
 from pipelines.verify import EXIT_OTHER, result_for_error
 from pipelines.warehouse import LockTimeout
+from pipelines.webhooks import drain as webhooks  # a module: drain.py imports pipelines.sync
+from pipelines.webhooks.spool import Spool
 from sources.housecallpro import housecallpro_from_client
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import HCPError
@@ -111,12 +114,8 @@ def sync_account(
         os.environ.setdefault(key, value)
     selected = parse_objects(objects)
     dest, duck = resolve_destination(destination, db_path)
-    pdir = (
-        Path(pipelines_dir)
-        if pipelines_dir
-        else pipelines_dir_for(duck, destination_key(duck, None if duck else dest, dataset))
-    )
-    pipeline_name = f"hcp_{account.name}"
+    pdir = Path(pipelines_dir) if pipelines_dir else state_dir(duck, dest, dataset)
+    pipeline_name = account_pipeline_name(account.name)
     paths = {o.path: o.table for o in OBJECTS}
     paths[JOB_LINE_ITEMS.path] = JOB_LINE_ITEMS.table
     tracker = ReadTracker(on_progress=progress)
@@ -150,6 +149,7 @@ def sync_account(
                 workers=workers or max(4, client.concurrency * 2),
                 dataset=dataset,
                 loader_file_format=LOADER_FILE_FORMAT if duck is not None else None,
+                spool_path=webhooks.configured_spool(duck),
             )
     finally:
         if own_client:
@@ -172,6 +172,7 @@ def _run(
     workers: int,
     dataset: str = DATASET,
     loader_file_format: str | None = LOADER_FILE_FORMAT,
+    spool_path: Path | None = None,
 ) -> None:
     try:
         company = client.get("/company")
@@ -189,14 +190,9 @@ def _run(
     step_error: str | None = None
     load_id: str | None = None
     try:
-        drop_duplicate_extracted(pipeline)
-        if pipeline.has_pending_data:
-            # a run killed between extract and load left a package: load it first, so its
-            # cursors and rows land together before we read on from them
-            log.info("loading the package a previous run left behind")
-            pipeline.normalize()
-            pipeline.load()
-        migrate_account_column(pipeline)  # after: a package left by an older version has no account
+        finish_interrupted(pipeline)
+        if spool_path is not None:
+            _drain_webhooks(result, pipeline, spool_path, loader_file_format)
         source = housecallpro_from_client(
             client,
             tracker=tracker,
@@ -226,6 +222,23 @@ def _run(
             result.message = f"loaded, but flagging deleted records failed: {exc}"
         else:
             result.deleted = flagged
+
+
+def _drain_webhooks(
+    result: SyncResult, pipeline: dlt.Pipeline, spool_path: Path, loader_file_format: str | None
+) -> None:
+    """Apply the account's spooled webhook events; a failed drain is reported and the read
+    still runs (the deliveries stay pending, the next sync or drain retries them)."""
+    try:
+        with Spool(spool_path) as spool:
+            drained = webhooks.drain_into(
+                pipeline, spool, result.account, loader_file_format=loader_file_format
+            )
+    except Exception as exc:  # noqa: BLE001 - reported on the result; the read goes on
+        log.error("draining webhooks of %s failed: %s", result.account, exc)
+        result.webhooks_error = f"{type(exc).__name__}: {exc}"
+        return
+    result.webhooks_drained, result.webhooks_applied = drained.drained, drained.applied
 
 
 def _with_extras(selected: list[str], available: list[str]) -> list[str]:

@@ -35,6 +35,18 @@ LEGACY_ACCOUNT = "default"
 """Account of rows synced before the `account` column existed (one key = account `default`)."""
 
 
+def finish_interrupted(pipeline: dlt.Pipeline) -> None:
+    """Before anything new is loaded (a sync's read, a webhook drain): repair normalize's crash
+    window, load the package a killed run left behind (its cursors and rows land together
+    before anyone reads on from them), then migrate an old warehouse."""
+    drop_duplicate_extracted(pipeline)
+    if pipeline.has_pending_data:
+        log.info("loading the package a previous run left behind")
+        pipeline.normalize()
+        pipeline.load()
+    migrate_account_column(pipeline)  # after: a package left by an older version has no account
+
+
 def drop_duplicate_extracted(pipeline: dlt.Pipeline) -> None:
     """Undo the one crash window of dlt's normalize step that a rerun cannot get past.
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +81,7 @@ __all__ = [
     "housecallpro",
     "housecallpro_from_client",
     "housecallpro_resources",
+    "record_resources",
 ]
 
 log = logging.getLogger("hcp.source")
@@ -159,6 +160,25 @@ def _propagate_account() -> None:
     DataItemNormalizer.update_normalizer_config(
         dlt.current.source_schema(), {"propagation": {"root": {ACCOUNT_COLUMN: ACCOUNT_COLUMN}}}
     )
+
+
+def record_resources(
+    records: Mapping[str, Sequence[dict[str, Any]]],
+    extra_columns: Mapping[str, dict[str, Any]] | None = None,
+) -> list[DltResource]:
+    """Records that arrived without a read (webhook deliveries), one merged resource per table,
+    with the same hints as that table's read (primary key `account, <pk>`, columns, nested
+    hints), so the merge replaces the same rows and their child tables. Each row must already
+    carry `account`. `extra_columns` adds column hints (the drain's `_hcp_event_at`). Call it
+    inside a `@dlt.source` named `housecallpro`, as `housecallpro_resources`."""
+    _propagate_account()
+    out: list[DltResource] = []
+    for table, rows in records.items():
+        hints = _hints(BY_TABLE[table])
+        hints.pop("parallelized")
+        hints["columns"] = {**hints["columns"], **(extra_columns or {})}
+        out.append(dlt.resource(list(rows), **hints))
+    return out
 
 
 housecallpro_from_client = dlt.source(name="housecallpro", max_table_nesting=3)(
