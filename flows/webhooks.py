@@ -1,7 +1,7 @@
 """The `hcp-webhooks-drain` flow: spooled HCP webhook deliveries -> the warehouse, every minute.
 
 Thin on purpose: the work is `pipelines.webhooks.drain.drain`, the same function as
-`python -m pipelines.webhooks.drain`, and the same drain `hcp sync` runs before its read. It
+`hcp webhooks drain`, and the same drain `hcp sync` runs before its read. It
 reads no HCP endpoint and needs no API key (only account names), so it is cheap enough to run
 every 60 s and makes the objects HCP cannot filter (invoices, leads, employees) fresh between
 full reads. The DuckDB lock is taken per batch inside the drain, only while it writes; the

@@ -14,7 +14,6 @@ import pytest
 
 from pipelines.config import Account
 from pipelines.sync import sync_account
-from pipelines.webhooks import drain as drain_module
 from pipelines.webhooks.drain import drain
 from pipelines.webhooks.spool import Spool, spool_path_for
 from sandbox.server import SandboxHandle
@@ -263,10 +262,16 @@ def test_an_event_older_than_a_later_sync_read_does_not_overwrite_it(
     ]
 
 
-def test_module_entry_point_drains(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hcp_webhooks_drain_applies_the_spool(db: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli.app import app
+
     append(spool_path_for(db), envelope("customer.created", T0, customer()))
-    assert drain_module.main(["--db", str(db), "--account", "default"]) == 0
-    assert "1 webhook deliveries drained (1 applied)" in capsys.readouterr().out
+    result = CliRunner().invoke(app, ["webhooks", "drain", "--db", str(db), "--account", "default"])
+    assert result.exit_code == 0, result.output
+    assert "1 webhook deliveries drained (1 applied)" in result.output
+    assert query(db, "select count(*) from hcp.webhook_events") == [(1,)]
 
 
 def test_hcp_sync_drains_the_configured_spool_and_says_so(

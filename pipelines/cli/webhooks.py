@@ -1,7 +1,8 @@
-"""`hcp webhooks serve`: receive HCP's webhooks on loopback and spool them (docs/webhooks.md).
+"""`hcp webhooks serve|drain`: receive HCP's webhooks on loopback and spool them; drain the spool.
 
-The receiver is `pipelines.webhooks.receiver`; this module only reads the configuration
-(secrets, tolerance, spool path) and runs it under uvicorn. It binds 127.0.0.1 unless `--host`
+The receiver is `pipelines.webhooks.receiver` and the drain `pipelines.webhooks.drain`; this
+module only reads the configuration (secrets, tolerance, spool path), runs the receiver under
+uvicorn and prints what a drain did. It binds 127.0.0.1 unless `--host`
 says otherwise: put an HTTPS proxy in front of it. It never prints a secret, only account names.
 """
 
@@ -16,6 +17,8 @@ import uvicorn
 from rich.console import Console
 
 from pipelines import config
+from pipelines.cli.options import DbOption
+from pipelines.webhooks.drain import drain
 from pipelines.webhooks.receiver import create_app
 from pipelines.webhooks.spool import Spool
 
@@ -62,3 +65,25 @@ def serve_command(
             console.print(f"Receiving HCP webhooks at http://{host}:{port}/webhooks/{account}")
         console.print(f"Spool: {spool_path} (tolerance {tolerance_s:g} s). Ctrl-C stops.")
         uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+
+
+@webhooks_app.command("drain")
+def drain_command(
+    db: DbOption = None,
+    account: Annotated[
+        list[str] | None,
+        typer.Option("--account", help="Only this account (repeatable; default: all configured)."),
+    ] = None,
+    spool: Annotated[
+        Path | None,
+        typer.Option(
+            "--spool",
+            help="Spool file (default: webhook_spool, else <db>.webhooks.sqlite beside DuckDB).",
+        ),
+    ] = None,
+) -> None:
+    """Apply the spooled events to the warehouse now, without reading HCP (`hcp sync` and the
+    hcp-webhooks-drain deployment do the same on their schedules)."""
+    accounts = account or config.account_names() or ["default"]
+    for result in drain(db, accounts, spool_path=spool):
+        Console(highlight=False).print(result.line())

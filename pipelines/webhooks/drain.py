@@ -32,7 +32,6 @@ drained before the warehouse committed it, or apply one account's delivery to an
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -460,7 +459,7 @@ def drain(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[DrainResult]:
     """Drain and apply the spool for each account without reading HCP (the drain-only flow and
-    `python -m pipelines.webhooks.drain`). The DuckDB lock is held only while a batch is written."""
+    `hcp webhooks drain`). The DuckDB lock is held only while a batch is written."""
     results: list[DrainResult] = []
     for account in accounts:
         pipeline, duck = account_pipeline(account, db_path, dataset=dataset)
@@ -485,21 +484,3 @@ def drain(
                 )
             )
     return results
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pipelines.webhooks.drain [--db FILE] [--account NAME ...]`."""
-    from pipelines.config import account_names
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default=None, help="DuckDB file (default: configured)")
-    parser.add_argument("--account", action="append", help="account(s); default: all configured")
-    parser.add_argument("--spool", default=None, help="spool file (default: beside the DuckDB)")
-    args = parser.parse_args(argv)
-    for result in drain(args.db, args.account or account_names(), spool_path=args.spool):
-        print(result.line())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
