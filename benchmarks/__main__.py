@@ -15,7 +15,11 @@ the per-area modules rather than re-implementing them:
 - latency-bound: `bench_sync.measure_latency` (<= 1.3 x pages / concurrency x latency);
 - push at 5 and 20 req/s: `bench_leads.bench_push` (>= 90% of the limit, 0 duplicates);
 - CSV load at 1x and 10x rows: `bench_leads.bench_load` (time, peak RSS);
-- scaling: sync wall per record at each scale vs the smallest (linear or better).
+- scaling: sync wall per record at each scale vs the smallest (linear or better);
+- webhooks: `bench_webhooks.bench_webhooks`: `hcp webhooks serve` in its own process, 1,000
+  signed events from 4 sender threads (quick: 300) -> events acknowledged per second and POST
+  latency; the drain's apply time; event -> warehouse row with the 60 s drain schedule
+  (modelled from the measured parts, see that module).
 
 Medians over `--repeats`. The machine's load average is printed with each section: it is
 usually shared, so ratios are the figures to trust, not absolute seconds.
@@ -33,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_leads, bench_sync
+from benchmarks import bench_leads, bench_sync, bench_webhooks
 from benchmarks.common import child_env, load_average, machine, median, run_measured
 from benchmarks.floor import floor_sync
 
@@ -137,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rates", default="5,20", help="push rate limits, req/s")
     p.add_argument("--push-seconds", type=float, default=None, help="default 15 (quick: 4)")
     p.add_argument("--rows", default=None, help="CSV rows 1x,10x: default 10000,100000")
+    p.add_argument(
+        "--webhook-events", type=int, default=None, help="signed events, default 1000 (quick: 300)"
+    )
     p.add_argument("--out", default=None, help="also write the markdown here")
     a = p.parse_args(argv)
     repeats = a.repeats or (1 if a.quick else 3)
@@ -145,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     push_seconds = a.push_seconds or (4.0 if a.quick else 15.0)
     rows = [int(x) for x in _floats(a.rows or ("2000,20000" if a.quick else "10000,100000"))]
     rates = _floats(a.rates)
+    webhook_events = a.webhook_events or (300 if a.quick else 1000)
     cmd = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
     out: list[str] = []
@@ -198,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', '.join(str(x['peak_rss_mb']) + ' MB' for x in loads[n])}, Python heap peak "
                 f"{loads[n][0]['python_heap_peak_mb']} MB; load {load_average()}",
             )
+        hooks = bench_webhooks.bench_webhooks(webhook_events, 4, tmp / "webhooks")
+        _say(out, bench_webhooks.describe(hooks) + f"; load {load_average()}")
 
     big, small = max(scales), min(scales)
     b, s0 = per_scale[big], per_scale[small]
@@ -260,6 +270,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         + f" | linear, not worse | {verdict(scaling_ratio <= 1.1)} "
         f"(per record {scaling_ratio:.2f}x of scale {small:g}) |",
+        f"| webhooks acknowledged per second ({hooks['events']:,} signed events, "
+        f"{hooks['threads']} sender threads, loopback) | **{hooks['per_second']:,.0f}/s** (POST "
+        f"p50 {hooks['post_p50_ms']:.1f} ms, p95 {hooks['post_p95_ms']:.1f} ms) | every event "
+        f"acknowledged | {verdict(hooks['acked'] == hooks['events'] and not hooks['gave_up'])} |",
+        f"| webhook event -> warehouse row, {hooks['schedule_s']:g} s drain schedule (modelled: "
+        f"p50 POST + {hooks['schedule_s'] / 2:g} s median wait + drain of {hooks['batch']}) | "
+        f"**{hooks['event_to_row_median_s']:.1f} s** median, <= "
+        f"~{hooks['event_to_row_max_s']:.0f} s (drain {hooks['drain_batch_s']:.2f} s; "
+        f"{hooks['drained_full']:,} events {hooks['drain_full_s']:.2f} s) | within the schedule "
+        f"| {verdict(hooks['event_to_row_max_s'] <= 2 * hooks['schedule_s'])} |",
     ]
     if detail:
         full_min = bench_sync.minimum(detail["counts"], first_run=True)

@@ -23,7 +23,10 @@ Drills (each prints what it did, its figures and PASS/FAIL; exit code 1 if any f
   file written (logs, reports, dlt state, the Prefect database), no artifact or flow log read
   back from Prefect, and no exception text;
 - concurrency: two sync flows and a push flow started at once on one DuckDB file -> all three
-  finish, the warehouse equals a fresh sync, every lead exactly one customer.
+  finish, the warehouse equals a fresh sync, every lead exactly one customer;
+- webhooks (`benchmarks.drill_webhooks`): `hcp webhooks serve` SIGKILLed mid-burst of signed
+  events sent with retries (quick: 300 events, 1 kill; full: 1,000, 2 kills) and restarted ->
+  one drain into a fresh DuckDB file holds every acknowledged event exactly once, applied once.
 
 The sandbox runs in its own process (`benchmarks.common.sandbox_process`); nothing leaves
 127.0.0.1. Every wait is bounded; a drill that overruns its budget fails instead of hanging.
@@ -567,7 +570,7 @@ def drill_concurrency(cfg: Config, api_url: str) -> Drill:
 # ====================================================================== main
 
 
-DRILLS = ("faults", "kills", "bad_input", "secrets", "concurrency")
+DRILLS = ("faults", "kills", "bad_input", "secrets", "concurrency", "webhooks")
 
 
 def render(drills: list[Drill], cmd: str, took: float, load: str) -> str:
@@ -663,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
                     d = drill_bad_input(cfg)
                 elif name == "secrets":
                     d = drill_secrets(cfg, str(api_url))
+                elif name == "webhooks":
+                    from benchmarks.drill_webhooks import drill_webhooks
+
+                    d = drill_webhooks(cfg)
                 else:
                     d = drill_concurrency(cfg, str(api_url))
             except Exception as exc:  # noqa: BLE001 - a drill that crashes is a failed drill

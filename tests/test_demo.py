@@ -31,6 +31,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert db.exists() and html.stat().st_size > 10_000 and png.stat().st_size > 50_000
     assert str(db) in out.replace("\n", "") and str(html) in out.replace("\n", "")
     assert "Skipped" not in out, out
+    # one signed webhook from the sandbox reached the in-process receiver and was drained
+    flat = " ".join(out.split())
+    assert "webhook customer.updated arrived in" in flat, out
+    assert "landed in hcp.customers (hcp.webhook_events: 1 row)" in flat, out
     assert "WARNING" not in proc.stderr  # dlt's all-null-column warnings are kept out of the demo
     for _, sql in QUERIES:
         assert sql.splitlines()[0] in out  # printed as written...

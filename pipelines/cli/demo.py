@@ -1,30 +1,38 @@
 """`hcp demo`: the whole product against its own sandbox, in about a minute, no account needed.
 
 Sandbox (fixed seed, its own random key, loopback only) -> sync -> models -> sample leads loaded
-and pushed -> a second sync that brings the new customers back -> models again -> attribution
+and pushed -> one webhook: the receiver runs in-process on a loopback port with a random secret,
+the sandbox signs and POSTs the event of one customer update to it, and the drain applies it
+(`hcp.webhook_events` + `hcp.customers`) -> a second sync that brings the new customers back -> models again -> attribution
 report (HTML + PNG) -> a summary with three SQL queries that run as printed.
 
 It never reads configured credentials (DESIGN.md): the account is built here from the sandbox
 handle, and nothing of the user's config reaches the sync or the push. It only writes the demo
 DuckDB file (refusing to overwrite a file an earlier demo did not create), the two report files,
-and dlt state in a temporary folder it removes. It never prints the sandbox's key.
+and dlt state and the webhook spool in a temporary folder it removes. It never prints the
+sandbox's key or the webhook secret.
 
 `run_demo` is the runner (benchmarks/drill_secrets.py calls it); `demo_command` is `hcp demo`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import dlt
 import typer
+import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
@@ -35,8 +43,12 @@ from pipelines.leads.profiles import ProfileBook, PushSettings
 from pipelines.leads.push import push_leads
 from pipelines.report import attribution_report
 from pipelines.sync import SyncResult, sync_account
+from pipelines.sync.destination import DATASET, account_pipeline_name, warehouse_lock
 from pipelines.transform import run_transforms
 from pipelines.warehouse import connect
+from pipelines.webhooks.drain import drain_into
+from pipelines.webhooks.receiver import create_app
+from pipelines.webhooks.spool import Spool
 
 DEMO_SEED = 42
 DEMO_DB = "hcp-demo.duckdb"
@@ -45,6 +57,8 @@ DATA_DIR = Path(__file__).resolve().parent / "demo_data"
 LEADS_CSV = DATA_DIR / "leads.csv"
 SPEND_CSV = DATA_DIR / "marketing_spend.csv"
 MARKER_TABLE = "main._hcp_demo"
+WEBHOOK_WAIT_S = 5.0
+"""How long the demo waits for its one webhook to reach the spool (it takes milliseconds)."""
 
 # Three queries the summary prints; tests run each one as written.
 QUERIES: tuple[tuple[str, str], ...] = (
@@ -82,6 +96,9 @@ class DemoResult:
     seconds: float = 0.0
     leads_pushed: int = 0
     customers_back: int = 0
+    webhook_event: str = ""
+    webhook_seconds: float = 0.0
+    """From the sandbox's write to the receiver's spool commit."""
 
 
 def prepare_db(path: Path) -> None:
@@ -162,7 +179,7 @@ def run_demo(
     work.mkdir(parents=True, exist_ok=True)
     db = Path(db_path).expanduser().resolve() if db_path else work / DEMO_DB
     result = DemoResult(db_path=db)
-    steps = _Steps(console, 9, result)
+    steps = _Steps(console, 10, result)
     started = time.perf_counter()
     prepare_db(db)
     with ExitStack() as stack:
@@ -176,7 +193,7 @@ def run_demo(
             name="default", api_key=handle.api_key, base_url=handle.base_url, rate_limit=0.0
         )
         stack.enter_context(_quiet_dlt())
-        _run_steps(steps, result, account, db, state_dir, work)
+        _run_steps(steps, result, account, db, state_dir, work, handle)
     result.seconds = time.perf_counter() - started
     _summary(console, result)
     return result
@@ -205,8 +222,91 @@ def _transform(steps: _Steps, db: Path) -> None:
     )
 
 
+class _ThreadServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the demo's main thread keeps Ctrl-C
+        return None
+
+
+@contextmanager
+def _receiver(spool: Spool, secret: str, timeout_s: float = 10.0) -> Iterator[str]:
+    """`pipelines.webhooks.receiver` under uvicorn in a thread on a free loopback port; yields
+    the webhook URL of account `default`."""
+    app = create_app({"default": secret}, spool)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = _ThreadServer(config)
+    thread = threading.Thread(target=server.run, name="hcp-demo-webhooks", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise DemoError("the demo's webhook receiver did not start")
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}/webhooks/default"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout_s)
+
+
+def _webhook(steps: _Steps, result: DemoResult, handle: Any, db: Path, state_dir: Path) -> None:
+    """One customer update in the sandbox -> signed event -> receiver -> spool -> drain."""
+    secret = f"demo-whsec-{secrets.token_hex(16)}"  # never printed
+    with connect(db, read_only=True) as con:
+        customer_id = con.execute("SELECT id FROM hcp.customers ORDER BY id LIMIT 1").fetchone()[0]
+    with Spool(state_dir / "webhooks.sqlite") as spool, _receiver(spool, secret) as url:
+        handle.state.update_settings({"webhook_url": url, "webhook_secret": secret})
+        try:
+            wrote_at = time.time()
+            with handle.client(timeout=10) as http:
+                http.put(
+                    f"/customers/{customer_id}", json={"notes": "updated by hcp demo"}
+                ).raise_for_status()
+            deadline = time.monotonic() + WEBHOOK_WAIT_S
+            while not (arrived := spool.pending(1)):
+                if time.monotonic() > deadline:
+                    raise DemoError(f"no webhook reached the receiver within {WEBHOOK_WAIT_S:g} s")
+                time.sleep(0.01)
+        finally:
+            handle.state.update_settings({"webhook_url": "", "webhook_secret": ""})
+        result.webhook_seconds = max(0.0, arrived[0].received_at.timestamp() - wrote_at)
+        result.webhook_event = str(_event_name(arrived[0].body))
+        pipeline = dlt.pipeline(
+            pipeline_name=account_pipeline_name("default"),
+            destination=dlt.destinations.duckdb(str(db)),
+            dataset_name=DATASET,
+            pipelines_dir=str(state_dir),
+        )
+        drained = drain_into(pipeline, spool, "default", lock=lambda: warehouse_lock(db))
+    with connect(db, read_only=True) as con:
+        rows = con.execute("SELECT count(*) FROM hcp.webhook_events").fetchone()[0]
+        notes = con.execute(
+            "SELECT notes FROM hcp.customers WHERE id = ?", [customer_id]
+        ).fetchone()[0]
+    landed = "landed in hcp.customers" if notes == "updated by hcp demo" else "did NOT land"
+    steps.say(
+        f"webhook {result.webhook_event} arrived in {result.webhook_seconds:.2f} s and {landed} "
+        f"(hcp.webhook_events: {rows} row{'s' if rows != 1 else ''})",
+        "green" if drained.applied == 1 else "yellow",
+    )
+    if drained.applied != 1:
+        raise DemoError(f"the demo's webhook was not applied: {drained.line()}")
+
+
+def _event_name(body: bytes) -> object:
+    return json.loads(body).get("event")
+
+
 def _run_steps(
-    steps: _Steps, result: DemoResult, account: Account, db: Path, state_dir: Path, work: Path
+    steps: _Steps,
+    result: DemoResult,
+    account: Account,
+    db: Path,
+    state_dir: Path,
+    work: Path,
+    handle: Any,
 ) -> None:
     with steps.step("Syncing HCP -> DuckDB (every object, dataset `hcp`)"):
         _sync(steps, account, db, state_dir)
@@ -226,6 +326,9 @@ def _run_steps(
             f"({pushed.requests} requests)",
             "green" if pushed.exit_code == 0 else "yellow",
         )
+
+    with steps.step("Receiving one HCP webhook (a customer update, signed) and draining it"):
+        _webhook(steps, result, handle, db, state_dir)
 
     with steps.step("Syncing again (brings the new customers back; incremental)"):
         before = _count(db, "hcp.customers")
