@@ -22,6 +22,14 @@ from pipelines.webhooks.drain import drain
 from pipelines.webhooks.receiver import create_app
 from pipelines.webhooks.spool import Spool
 
+SpoolOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--spool",
+        help="Spool file (default: webhook_spool, else <db>.webhooks.sqlite beside DuckDB).",
+    ),
+]
+
 webhooks_app = typer.Typer(
     help="Receive HCP webhooks into a durable spool (drained into the warehouse by hcp sync).",
     no_args_is_help=True,
@@ -34,13 +42,7 @@ def serve_command(
         str, typer.Option("--host", help="Interface; keep loopback behind an HTTPS proxy.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8787,
-    spool: Annotated[
-        Path | None,
-        typer.Option(
-            "--spool",
-            help="Spool file (default: webhook_spool, else <db>.webhooks.sqlite beside DuckDB).",
-        ),
-    ] = None,
+    spool: SpoolOption = None,
     tolerance: Annotated[
         float | None,
         typer.Option(
@@ -74,13 +76,7 @@ def drain_command(
         list[str] | None,
         typer.Option("--account", help="Only this account (repeatable; default: all configured)."),
     ] = None,
-    spool: Annotated[
-        Path | None,
-        typer.Option(
-            "--spool",
-            help="Spool file (default: webhook_spool, else <db>.webhooks.sqlite beside DuckDB).",
-        ),
-    ] = None,
+    spool: SpoolOption = None,
 ) -> None:
     """Apply the spooled events to the warehouse now, without reading HCP (`hcp sync` and the
     hcp-webhooks-drain deployment do the same on their schedules)."""
