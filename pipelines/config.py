@@ -202,9 +202,13 @@ def webhook_tolerance_s(override: float | None = None) -> float:
     return float(_get(f"{SECTION}.webhook_tolerance_s", DEFAULT_WEBHOOK_TOLERANCE_S))
 
 
-def webhook_spool_path(override: str | Path | None = None) -> Path:
-    """The receiver's spool: flag, then `webhook_spool`, else beside the DuckDB file."""
+def webhook_spool_path(
+    override: str | Path | None = None, *, warehouse: Path | None = None
+) -> Path:
+    """The webhook spool, for the receiver and the drain alike: flag, then `webhook_spool`, else
+    beside the DuckDB file (`warehouse` when the caller has one, else the configured file: with
+    another destination the receiver and the drain still meet beside the default file)."""
     value = override or _get(f"{SECTION}.webhook_spool")
     if value:
         return Path(str(value)).expanduser().resolve()
-    return spool_path_for(db_path())
+    return spool_path_for(warehouse if warehouse is not None else db_path())

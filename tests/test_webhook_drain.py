@@ -295,3 +295,19 @@ def test_hcp_sync_drains_the_configured_spool_and_says_so(
     assert query(db, "select id from hcp.employees") == [("pro_hooked",)]
     with Spool(spool_file) as spool:
         assert spool.counts() == {"pending": 0, "drained": 1}
+
+
+def test_the_drain_finds_the_spool_where_the_receiver_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines import config
+    from pipelines.webhooks.drain import configured_spool
+
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "w.duckdb"))
+    receiver_spool = config.webhook_spool_path()  # what `hcp webhooks serve` opens
+    assert configured_spool(None) is None  # no receiver ran yet: nothing to drain
+    append(receiver_spool, envelope("customer.created", T0, customer()))
+    # a sync into another destination (no DuckDB file of its own) still meets the receiver
+    assert configured_spool(None) == receiver_spool
+    other = tmp_path / "other.duckdb"
+    assert configured_spool(other) is None  # --db elsewhere: that file's own spool

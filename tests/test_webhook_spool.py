@@ -64,3 +64,12 @@ def test_the_default_spool_lives_beside_the_warehouse(tmp_path: Path) -> None:
     assert (
         spool_path_for(tmp_path / "hcp_sync.duckdb") == tmp_path / "hcp_sync.duckdb.webhooks.sqlite"
     )
+
+
+def test_pending_for_one_account_is_not_hidden_by_another_accounts_backlog(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.sqlite") as spool:
+        for n in range(5):
+            spool.append("north", f"n{n}", f'{{"n": {n}}}'.encode())
+        spool.append("south", "s", b'{"s": 1}')
+        assert [d.account for d in spool.pending(2, account="south")] == ["south"]
+        assert len(spool.pending(2, account="north")) == 2

@@ -45,6 +45,7 @@ from typing import Any, Literal
 import dlt
 from dlt.sources import DltResource
 
+from pipelines import config
 from pipelines.sync.destination import (
     DATASET,
     LOADER_FILE_FORMAT,
@@ -54,7 +55,7 @@ from pipelines.sync.destination import (
     warehouse_lock,
 )
 from pipelines.sync.upkeep import finish_interrupted
-from pipelines.webhooks.spool import Delivery, Spool, spool_path_for
+from pipelines.webhooks.spool import Delivery, Spool
 from sources.housecallpro import record_resources
 from sources.housecallpro.helpers import parse_ts
 from sources.housecallpro.settings import ACCOUNT_COLUMN, BY_TABLE, DELETED_AT_COLUMN
@@ -398,11 +399,8 @@ def drain_into(
     result = DrainResult(account)
     seen: set[int] = set()
     while True:
-        batch = [
-            d
-            for d in spool.pending(BATCH * 10)
-            if d.account == account and d.delivery_id not in seen
-        ][:BATCH]
+        # `seen`: a delivery whose mark did not stick is not read again in this drain
+        batch = [d for d in spool.pending(BATCH, account=account) if d.delivery_id not in seen]
         if not batch:
             return result
         seen.update(d.delivery_id for d in batch)
@@ -443,11 +441,10 @@ def account_pipeline(
 
 
 def configured_spool(db_path: Path | None) -> Path | None:
-    """`sources.housecallpro.webhook_spool`, else the spool beside a DuckDB file; None when
-    neither is set or the file does not exist (no receiver ever ran: nothing to drain)."""
-    configured = dlt.config.get("sources.housecallpro.webhook_spool")
-    path = Path(configured) if configured else (spool_path_for(db_path) if db_path else None)
-    return path if path is not None and path.is_file() else None
+    """The spool the receiver writes (`config.webhook_spool_path`, the one rule for where it is),
+    or None when that file does not exist (no receiver ever ran: nothing to drain)."""
+    path = config.webhook_spool_path(warehouse=db_path)
+    return path if path.is_file() else None
 
 
 def drain(
@@ -468,7 +465,7 @@ def drain(
             results.append(DrainResult(account))
             continue
         with Spool(path) as spool:
-            if not any(d.account == account for d in spool.pending(BATCH * 10)):
+            if not spool.pending(1, account=account):
                 results.append(DrainResult(account))
                 continue
             with warehouse_lock(duck):

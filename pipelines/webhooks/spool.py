@@ -129,13 +129,15 @@ class Spool:
             )
             return cursor.rowcount == 1
 
-    def pending(self, limit: int = 1000) -> list[Delivery]:
-        """Deliveries not drained yet, oldest first."""
+    def pending(self, limit: int = 1000, *, account: str | None = None) -> list[Delivery]:
+        """Deliveries not drained yet, oldest first; only `account`'s when it is given (so one
+        account's backlog never hides another's)."""
+        where, args = ("AND account = ?", (account,)) if account is not None else ("", ())
         with self._lock:
             rows = self._con.execute(
                 "SELECT delivery_id, account, signature, api_timestamp, body, received_at "
-                "FROM deliveries WHERE drained_at IS NULL ORDER BY delivery_id LIMIT ?",
-                (limit,),
+                f"FROM deliveries WHERE drained_at IS NULL {where} ORDER BY delivery_id LIMIT ?",
+                (*args, limit),
             ).fetchall()
         return [
             Delivery(int(i), str(a), str(s), t, bytes(b), datetime.fromisoformat(r))
