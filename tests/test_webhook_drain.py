@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import respx
 
 from pipelines.config import Account
 from pipelines.sync import sync_account
-from pipelines.webhooks.drain import drain
+from pipelines.webhooks.drain import DrainResult, account_pipeline, drain, drain_into
 from pipelines.webhooks.spool import Spool, spool_path_for
 from sandbox.server import SandboxHandle
 from sandbox.settings import SandboxSettings
+from sources.housecallpro.client import HCPClient
 from tests.plugins.sandbox_fixtures import sandbox_dataset
 from tests.utils import query
 
@@ -143,17 +145,16 @@ def test_customer_deleted_flags_the_row(db: Path) -> None:
     assert events(db) == [("customer.created", "stale"), ("customer.deleted", "applied")]
 
 
-def test_unknown_malformed_and_appointment_events_are_stored_not_applied(db: Path) -> None:
-    appointment = {"id": "appt_1", "job_id": "job_1", "start_time": "2026-04-03T15:00:00Z"}
+def test_unknown_and_malformed_events_are_stored_not_applied(db: Path) -> None:
     append(
         spool_path_for(db),
         envelope("widget.created", T0, {"id": "w_1"}),
         b"<html>not json</html>",
         json.dumps({"company_id": COMPANY, "customer": {"id": "c"}}).encode(),
-        envelope("job.appointment.rescheduled", T0, appointment, key="appointment"),
+        envelope("job.appointment.rescheduled", T0, {"id": "appt_1"}, key="appointment"),
     )
     [result] = drain(db, ["default"], now=clock)
-    assert result.statuses == {"unknown_event": 1, "malformed": 2, "deferred": 1}
+    assert result.statuses == {"unknown_event": 1, "malformed": 3}
     rows = query(
         db,
         "select event, status, applied_at, payload is null from hcp.webhook_events order by spool_id",
@@ -162,10 +163,99 @@ def test_unknown_malformed_and_appointment_events_are_stored_not_applied(db: Pat
         ("widget.created", "unknown_event", None, False),
         (None, "malformed", None, True),
         (None, "malformed", None, False),
-        ("job.appointment.rescheduled", "deferred", None, False),
+        ("job.appointment.rescheduled", "malformed", None, False),  # no job_id: which job?
     ]
     tables = {t for (t,) in query(db, "select table_name from information_schema.tables")}
     assert "jobs" not in tables and "customers" not in tables
+
+
+BASE = "https://hcp.test"
+
+
+def job_with_appointments(count: int) -> dict[str, Any]:
+    """A sandbox job (GET shape with expand[]=appointments) with `count` appointments."""
+    jobs = sandbox_dataset(SandboxSettings()).records["jobs"]
+    job = copy.deepcopy(next(j for j in jobs if len(j["schedule"].get("appointments") or []) > 1))
+    first = job["schedule"]["appointments"][0]
+    job["schedule"]["appointments"] = [
+        {**first, "id": f"appt_{n}", "start_time": f"2026-04-0{n + 3}T15:00:00Z"}
+        for n in range(count)
+    ]
+    return job
+
+
+def appointment_event(job: dict[str, Any], n: int, event: str = "scheduled") -> bytes:
+    appt = {**job["schedule"]["appointments"][n], "job_id": job["id"]}
+    return envelope(f"job.appointment.{event}", T0, appt, key="appointment")
+
+
+def appointments_of(db: Path, job_id: str) -> list[str]:
+    rows = query(
+        db,
+        "select a.id from hcp.jobs__schedule__appointments a join hcp.jobs j "
+        "on a._dlt_parent_id = j._dlt_id where j.id = ? order by a.id",
+        [job_id],
+    )
+    return [r[0] for r in rows]
+
+
+def drain_with_client(db: Path) -> DrainResult:
+    pipeline, _ = account_pipeline("default", db)
+    with Spool(spool_path_for(db)) as spool, HCPClient("k", BASE, max_retries=0) as client:
+        return drain_into(pipeline, spool, "default", now=clock, client=client)
+
+
+@respx.mock
+def test_an_appointment_event_rereads_its_job_and_keeps_the_other_appointments(db: Path) -> None:
+    before, after = job_with_appointments(2), job_with_appointments(3)
+    append(spool_path_for(db), envelope("job.updated", T0, before))
+    drain(db, ["default"], now=clock)
+    assert appointments_of(db, before["id"]) == ["appt_0", "appt_1"]
+
+    route = respx.get(f"{BASE}/jobs/{after['id']}").respond(json=after)
+    append(spool_path_for(db), appointment_event(after, 2))
+    result = drain_with_client(db)
+
+    assert route.call_count == 1
+    assert route.calls[0].request.url.params.get_list("expand[]") == ["appointments"]
+    assert (result.statuses, result.refresh.applied, result.refresh.jobs) == ({"deferred": 1}, 1, 1)
+    assert appointments_of(db, after["id"]) == ["appt_0", "appt_1", "appt_2"]
+    [(status, applied_at, record_id, note)] = query(
+        db,
+        "select status, applied_at, record_id, note from hcp.webhook_events "
+        "where event like 'job.appointment.%'",
+    )
+    assert (status, record_id) == ("applied", after["id"]) and applied_at is not None
+    assert "re-read" in note
+    assert query(db, "select count(*) from hcp.jobs") == [(1,)]
+
+
+@respx.mock
+def test_a_failed_reread_leaves_the_event_deferred_until_a_later_drain(db: Path) -> None:
+    job = job_with_appointments(2)
+    route = respx.get(f"{BASE}/jobs/{job['id']}").respond(503, json={"error": "down"})
+    append(spool_path_for(db), appointment_event(job, 0), appointment_event(job, 1, "rescheduled"))
+    first = drain_with_client(db)
+    assert first.refresh.applied == 0 and "503" in (first.refresh.error or "")
+    assert query(db, "select distinct status from hcp.webhook_events") == [("deferred",)]
+
+    route.respond(json=job)
+    second = drain_with_client(db)
+    assert second.drained == 0  # nothing new in the spool: the events came from the warehouse
+    assert (second.refresh.applied, second.refresh.jobs) == (2, 1)
+    assert appointments_of(db, job["id"]) == ["appt_0", "appt_1"]
+    assert query(db, "select distinct status from hcp.webhook_events") == [("applied",)]
+
+
+@respx.mock
+def test_an_appointment_of_a_job_hcp_no_longer_has_is_stale(db: Path) -> None:
+    job = job_with_appointments(1)
+    respx.get(f"{BASE}/jobs/{job['id']}").respond(404, json={"error": {"message": "Not found"}})
+    append(spool_path_for(db), appointment_event(job, 0, "appointment_discarded"))
+    result = drain_with_client(db)
+    assert (result.refresh.stale, result.refresh.applied) == (1, 0)
+    [(status, note)] = query(db, "select status, note from hcp.webhook_events")
+    assert status == "stale" and "404" in note
 
 
 def test_employee_and_pro_events_land_in_employees(db: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,10 @@ def table_names(db: Path, schema: str = "hcp") -> list[str]:
         return hcp_tables(con, schema)
 
 
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def query(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Every row `sql` returns from a DuckDB file, opened read-only for just this query."""
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, list(params)).fetchall()
 
 
 def table_counts(db: Path, schema: str = "hcp") -> dict[str, int]:

@@ -192,7 +192,7 @@ def _run(
     try:
         finish_interrupted(pipeline)
         if spool_path is not None:
-            _drain_webhooks(result, pipeline, spool_path, loader_file_format)
+            _drain_webhooks(result, pipeline, spool_path, loader_file_format, client)
         source = housecallpro_from_client(
             client,
             tracker=tracker,
@@ -225,20 +225,30 @@ def _run(
 
 
 def _drain_webhooks(
-    result: SyncResult, pipeline: dlt.Pipeline, spool_path: Path, loader_file_format: str | None
+    result: SyncResult,
+    pipeline: dlt.Pipeline,
+    spool_path: Path,
+    loader_file_format: str | None,
+    client: HCPClient,
 ) -> None:
-    """Apply the account's spooled webhook events; a failed drain is reported and the read
-    still runs (the deliveries stay pending, the next sync or drain retries them)."""
+    """Apply the account's spooled webhook events (re-reading the jobs of appointment events
+    with the sync's client); a failed drain is reported and the read still runs (the
+    deliveries stay pending, the next sync or drain retries them)."""
     try:
         with Spool(spool_path) as spool:
             drained = webhooks.drain_into(
-                pipeline, spool, result.account, loader_file_format=loader_file_format
+                pipeline,
+                spool,
+                result.account,
+                loader_file_format=loader_file_format,
+                client=client,
             )
     except Exception as exc:  # noqa: BLE001 - reported on the result; the read goes on
         log.error("draining webhooks of %s failed: %s", result.account, exc)
         result.webhooks_error = f"{type(exc).__name__}: {exc}"
         return
-    result.webhooks_drained, result.webhooks_applied = drained.drained, drained.applied
+    result.webhooks_drained = drained.drained
+    result.webhooks_applied = drained.applied + drained.refresh.applied
 
 
 def _with_extras(selected: list[str], available: list[str]) -> list[str]:

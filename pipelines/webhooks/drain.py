@@ -17,7 +17,8 @@ tables such as `customers__addresses` follow. Which event wins:
 `*.deleted` merges the record with `_hcp_deleted_at` = the event's time. `job.appointment.*`
 carries one appointment, not the job: a dlt merge replaces a job's whole
 `jobs__schedule__appointments` list, so applying one appointment would drop the others. Those
-events are stored as `deferred` and the job is refreshed by the next jobs read. `employee.*` and
+events are stored as `deferred`, and when the caller gives the account's client the job is
+re-read from HCP and merged whole (`refresh`; the only request a drain makes). `employee.*` and
 `pro.*` land in `employees`.
 
 Crash safety: the records are loaded first, then the event rows, then the spool is marked. A
@@ -26,7 +27,8 @@ only marked, never written again; one that died before its event row re-applies 
 (same content, idempotent). `delivery_id` is the sha256 of the body, the spool's own unique key
 per account, so it survives a spool that was deleted and started again.
 
-Must never: read HCP, hold the DuckDB lock while reading or parsing the spool, mark a delivery
+Must never: read HCP beyond the deferred events' jobs, hold the DuckDB lock while reading or
+parsing the spool or waiting on HCP, mark a delivery
 drained before the warehouse committed it, or apply one account's delivery to another's rows.
 """
 
@@ -35,8 +37,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +48,7 @@ import dlt
 from dlt.sources import DltResource
 
 from pipelines import config
+from pipelines.config import ConfigError
 from pipelines.sync.destination import (
     DATASET,
     LOADER_FILE_FORMAT,
@@ -55,16 +58,16 @@ from pipelines.sync.destination import (
     warehouse_lock,
 )
 from pipelines.sync.upkeep import finish_interrupted
+from pipelines.webhooks.names import EVENT_AT_COLUMN, EVENTS_TABLE
+from pipelines.webhooks.refresh import RefreshResult, refresh_deferred_jobs
 from pipelines.webhooks.spool import Delivery, Spool
 from sources.housecallpro import record_resources
+from sources.housecallpro.client import HCPClient
 from sources.housecallpro.helpers import parse_ts
 from sources.housecallpro.settings import ACCOUNT_COLUMN, BY_TABLE, DELETED_AT_COLUMN
 
 log = logging.getLogger("hcp.webhooks")
 
-EVENTS_TABLE = "webhook_events"
-EVENT_AT_COLUMN = "_hcp_event_at"
-"""On a raw row an event wrote: that event's `event_occurred_at` (NULL on rows a read wrote)."""
 
 OBJECT_OF_EVENT: dict[str, str] = {
     "customer": "customers",
@@ -121,6 +124,8 @@ class Event:
     record: dict[str, Any] | None = None
     payload: dict[str, Any] | None = None
     note: str | None = None
+    job_id: str | None = None
+    """For a `job.appointment.*` event: the job it changed (the record it does not carry)."""
 
     @property
     def delivery_id(self) -> str:
@@ -129,7 +134,7 @@ class Event:
     @property
     def record_id(self) -> str | None:
         if self.record is None or self.table is None:
-            return None
+            return self.job_id
         key = self.record.get(BY_TABLE[self.table].primary_key)
         return None if key is None else str(key)
 
@@ -160,6 +165,8 @@ class DrainResult:
     duplicates: int = 0
     """Deliveries already in `hcp.webhook_events` (an earlier drain died before marking)."""
     statuses: dict[str, int] = field(default_factory=dict)
+    refresh: RefreshResult = field(default_factory=RefreshResult)
+    """Deferred appointment events applied by re-reading their jobs (this drain's and older)."""
 
     @property
     def applied(self) -> int:
@@ -167,9 +174,17 @@ class DrainResult:
 
     def line(self) -> str:
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items()) if n)
-        return f"{self.account}: {self.drained} webhook deliveries drained" + (
+        line = f"{self.account}: {self.drained} webhook deliveries drained" + (
             f" ({parts})" if parts else ""
         )
+        if self.refresh.applied or self.refresh.stale:
+            line += (
+                f"; {self.refresh.applied} appointment events applied by re-reading "
+                f"{self.refresh.jobs} jobs"
+            )
+        if self.refresh.error:
+            line += f"; appointment events left deferred: {self.refresh.error}"
+        return line
 
 
 def parse(delivery: Delivery) -> Event:
@@ -203,13 +218,14 @@ def parse(delivery: Delivery) -> Event:
     ev.table = OBJECT_OF_EVENT[head]
     if event.startswith(DEFERRED_PREFIX):
         appointment = payload.get("appointment")
-        if not isinstance(appointment, dict):
-            ev.table, ev.note = None, "no 'appointment' record"
+        job_id = appointment.get("job_id") if isinstance(appointment, dict) else None
+        if job_id is None:
+            ev.table, ev.note = None, "no 'appointment' record with a job_id"
             return ev
-        ev.status, ev.table = "deferred", None
+        ev.status, ev.job_id = "deferred", str(job_id)
         ev.note = (
-            f"appointment {appointment.get('id')} of job {appointment.get('job_id')}: the next "
-            "jobs read refreshes the job (one appointment cannot be merged into its list)"
+            f"appointment {appointment.get('id')} of job {job_id}: the job is re-read from HCP "
+            "(one appointment cannot be merged into its list)"
         )
         return ev
     keys = RECORD_KEYS.get(head, (head,))
@@ -392,17 +408,19 @@ def drain_into(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     loader_file_format: str | None = LOADER_FILE_FORMAT,
     lock: Callable[[], Any] | None = None,
+    client: HCPClient | None = None,
 ) -> DrainResult:
     """Drain `account`'s pending deliveries into `pipeline`'s warehouse (the sync's pipeline for
-    that account), in batches, until none is pending. `lock()` is entered only around the
-    warehouse reads and writes of each batch (the caller may already hold it)."""
+    that account), in batches, until none is pending; then, given `client` (that account's),
+    re-read the jobs of deferred appointment events (`refresh`). `lock()` is entered only
+    around the warehouse reads and writes of each batch (the caller may already hold it)."""
     result = DrainResult(account)
     seen: set[int] = set()
     while True:
         # `seen`: a delivery whose mark did not stick is not read again in this drain
         batch = [d for d in spool.pending(BATCH, account=account) if d.delivery_id not in seen]
         if not batch:
-            return result
+            break
         seen.update(d.delivery_id for d in batch)
         events = [parse(d) for d in batch]
         with lock() if lock is not None else nullcontext():
@@ -423,6 +441,16 @@ def drain_into(
         for ev in fresh:
             result.statuses[ev.status] = result.statuses.get(ev.status, 0) + 1
         log.info("%s", result.line())
+    if client is not None:
+        result.refresh = refresh_deferred_jobs(
+            pipeline,
+            client,
+            account,
+            load=lambda records: _load(pipeline, webhook_records(records), loader_file_format),
+            now=now,
+            lock=lock,
+        )
+    return result
 
 
 def account_pipeline(
@@ -470,14 +498,32 @@ def drain(
                 continue
             with warehouse_lock(duck):
                 finish_interrupted(pipeline)  # as a sync would, before loading anything new
-            results.append(
-                drain_into(
-                    pipeline,
-                    spool,
-                    account,
-                    now=now,
-                    loader_file_format=LOADER_FILE_FORMAT if duck is not None else None,
-                    lock=lambda duck=duck: warehouse_lock(duck),
+            with _account_client(account) as client:
+                results.append(
+                    drain_into(
+                        pipeline,
+                        spool,
+                        account,
+                        now=now,
+                        loader_file_format=LOADER_FILE_FORMAT if duck is not None else None,
+                        lock=lambda duck=duck: warehouse_lock(duck),
+                        client=client,
+                    )
                 )
-            )
     return results
+
+
+@contextmanager
+def _account_client(account: str) -> Iterator[HCPClient | None]:
+    """The account's HCP client, for re-reading the jobs of appointment events; None (and the
+    events stay deferred for the next sync) when the account has no API key configured here."""
+    try:
+        client = HCPClient.from_account(config.load_account(account))
+    except ConfigError as exc:
+        log.info("%s: appointment events stay deferred (no HCP client: %s)", account, exc)
+        yield None
+        return
+    try:
+        yield client
+    finally:
+        client.close()
