@@ -14,11 +14,14 @@ import httpx
 import pytest
 import uvicorn
 
+from pipelines.webhooks.drain import account_pipeline, drain_into
 from pipelines.webhooks.receiver import create_app as create_receiver
 from pipelines.webhooks.spool import Spool
 from sandbox.server import run_sandbox
 from sandbox.settings import SandboxSettings, check_loopback_url
 from sandbox.webhooks import WebhookSender, appointment_events
+from sources.housecallpro.client import HCPClient
+from tests.utils import query
 from tests.webhook_utils import NOW, SECRET, hcp_signature
 
 URL = "http://127.0.0.1:9/webhooks/default"
@@ -165,7 +168,12 @@ def test_api_writes_and_admin_edits_reach_the_receiver_signed(tmp_path: Path) ->
             assert sb.state.webhooks.sender.wait_idle(10)
             stats = dict(sb.state.webhooks.sender.stats)
             served = hcp.get(f"/leads?customer_id={created['id']}").status_code
-        events = [json.loads(d.body) for d in spool.pending()]
+            events = [json.loads(d.body) for d in spool.pending()]
+            # the drain re-reads the job of the appointment events from the sandbox
+            db = tmp_path / "w.duckdb"
+            pipeline, _ = account_pipeline("default", db)
+            with HCPClient(sb.api_key, sb.base_url) as client:
+                drained = drain_into(pipeline, spool, "default", client=client)
     assert served == 200
     names = [e["event"] for e in events]
     assert names == [
@@ -186,6 +194,14 @@ def test_api_writes_and_admin_edits_reach_the_receiver_signed(tmp_path: Path) ->
     assert "appointments" not in (events[3]["job"].get("schedule") or {})  # GET shape
     assert {e["appointment"]["job_id"] for e in events if "appointment" in e} == {job["id"]}
     assert events[-2]["employee"]["id"] == employee["id"]
+    assert (drained.refresh.jobs, drained.refresh.applied) == (1, len(appts))
+    starts = query(
+        db,
+        "select a.start_time from hcp.jobs__schedule__appointments a join hcp.jobs j "
+        "on a._dlt_parent_id = j._dlt_id where j.id = ?",
+        [job["id"]],
+    )
+    assert [t.strftime("%Y-%m-%d %H:%M") for (t,) in starts] == ["2026-09-09 09:00"]
 
 
 @pytest.mark.slow
