@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from pipelines.cli.demo import DEMO_DB, QUERIES, DemoError, prepare_db
+from pipelines.warehouse import read_copy_path
 
 HCP = Path(sys.executable).parent / "hcp"
 
@@ -51,8 +52,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert funnel.get("failed") == 1 and funnel.get("customer") == staged - 1
     # the demo leaves no dlt state behind in the working folder
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == sorted(
-        [DEMO_DB, html.name, png.name]
+        [DEMO_DB, read_copy_path(db).name, html.name, png.name]
     )
+    # the read copy analysts open holds what the demo wrote
+    with duckdb.connect(str(read_copy_path(db)), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.leads").fetchone()[0] == staged
 
 
 def test_demo_refuses_a_file_it_did_not_write(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ from pipelines.report import attribution_report
 from pipelines.sync import SyncResult, sync_account
 from pipelines.sync.destination import DATASET, account_pipeline_name, warehouse_lock
 from pipelines.transform import run_transforms
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, read_copy_path
 from pipelines.webhooks.drain import drain_into
 from pipelines.webhooks.receiver import create_app
 from pipelines.webhooks.spool import Spool
@@ -367,6 +367,11 @@ def _summary(console: Console, result: DemoResult) -> None:
     console.rule("[bold]hcp demo: done")
     console.print(f"Finished in [bold]{result.seconds:.0f}s[/].")
     console.print(f"DuckDB file:  [bold]{escape(str(result.db_path))}[/]")
+    console.print(
+        f"Read copy:    [bold]{escape(str(read_copy_path(result.db_path)))}[/] "
+        "(open this one in a notebook or BI tool: hcp refreshes it after every change and "
+        "never locks it)"
+    )
     for path in result.reports:
         console.print(f"Report:       [bold]{escape(str(path))}[/]")
     console.print("\nThree queries to try (DuckDB CLI: `duckdb FILE`, or Python below):")
@@ -375,7 +380,8 @@ def _summary(console: Console, result: DemoResult) -> None:
         console.print(escape(sql), highlight=False, soft_wrap=True)
     console.print(
         "\nFrom Python (the project's .venv/bin/python): "
-        f"python -c \"import duckdb; duckdb.connect('{result.db_path.name}', read_only=True)"
+        f"python -c \"import duckdb; duckdb.connect('{read_copy_path(result.db_path).name}', "
+        "read_only=True)"
         ".sql('SELECT * FROM analytics.lead_source_performance LIMIT 5').show()\"",
         markup=False,
         highlight=False,

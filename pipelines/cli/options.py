@@ -3,7 +3,8 @@
 A flag several commands take is declared here once (`--db`, `--account`, `--base-url`,
 `--routes`), so its name and help read the same everywhere. `HcpGroup` is the `hcp` app's click
 group: a configuration problem (`ConfigError`) or a DuckDB file held too long by another process
-(`LockTimeout`), from any command, ends as one red line on stderr and exit 1, never a traceback;
+(`LockTimeout`, or DuckDB's own lock error when a program outside hcp has the file), from any
+command, ends as one red line on stderr and exit 1, never a traceback;
 commands handle only their own domain errors. Messages come from exceptions that already redact
 the key; nothing here may print an account's key.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import click
+import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +24,7 @@ from typer.core import TyperGroup
 
 from pipelines.config import Account, ConfigError, load_accounts
 from pipelines.verify import EXIT_OTHER
-from pipelines.warehouse import LockTimeout
+from pipelines.warehouse import LockTimeout, held_elsewhere_message, is_lock_conflict
 
 DbOption = Annotated[
     Path | None,
@@ -74,3 +76,8 @@ class HcpGroup(TyperGroup):
             return super().invoke(ctx)
         except (ConfigError, LockTimeout) as exc:
             raise fail(str(exc)) from None
+        except duckdb.IOException as exc:
+            # a program outside hcp opened the file after our lock's probe let us in
+            if not is_lock_conflict(exc):
+                raise
+            raise fail(held_elsewhere_message(None, exc)) from None
