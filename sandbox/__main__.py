@@ -22,6 +22,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxSettings, str, int
     p.add_argument("--port", type=int, default=8765, help="0 = any free port")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument(
+        "--companies",
+        type=int,
+        default=1,
+        help="serve N HCP accounts, told apart by key (company n: keys end in -n)",
+    )
     p.add_argument("--fault-rate", type=float, default=0.0, help="share of requests, 0.1 = 10%%")
     p.add_argument(
         "--faults",
@@ -80,6 +86,7 @@ def _settings(a: argparse.Namespace) -> SandboxSettings:
     return SandboxSettings(
         seed=a.seed,
         scale=a.scale,
+        companies=a.companies,
         fault_rate=a.fault_rate,
         faults=parse_faults(a.faults),
         fault_seed=a.fault_seed,

@@ -17,6 +17,11 @@ def banner(base_url: str, settings: SandboxSettings) -> list[str]:
         f"  duplicate emails: {'rejected (422)' if s.reject_duplicate_email else 'accepted, as live HCP does'}; "
         f"unknown lead sources: {'rejected (422)' if s.strict_lead_sources else 'auto-added'}",
     ]
+    if s.companies > 1:
+        lines.append(
+            f"  companies: {s.companies} on this URL, told apart by key; company n has seed "
+            f"{s.seed}+n-1 and keys ending in -n ({s.api_key}-2 ...); list: /_sandbox/companies"
+        )
     if s.rate_limit > 0:
         lines.append(f"  rate limit: {s.rate_limit:g} requests/s per key")
     if s.latency_ms > 0:
@@ -42,7 +47,21 @@ def banner(base_url: str, settings: SandboxSettings) -> list[str]:
         "Point hcp at it:",
         f"  export SOURCES__HOUSECALLPRO__BASE_URL={base_url}",
         f"  export SOURCES__HOUSECALLPRO__API_KEY={s.api_key}",
+        *_account_lines(s),
         f"Try it:  curl -H 'Authorization: Token {s.api_key}' {base_url}/customers",
         f"Admin:   {base_url}/_sandbox/counters  (see docs/sandbox.md)",
     ]
+    return lines
+
+
+def _account_lines(s: SandboxSettings, shown: int = 3) -> list[str]:
+    """For a many-company sandbox: the named-account settings of the first companies."""
+    if s.companies == 1:
+        return []
+    lines = [
+        f"  export SOURCES__HOUSECALLPRO__ACCOUNTS__COMPANY{n}__API_KEY={s.api_key}-{n}"
+        for n in range(2, min(s.companies, shown) + 1)
+    ]
+    if s.companies > shown:
+        lines.append(f"  ... up to COMPANY{s.companies} ({s.api_key}-{s.companies})")
     return lines

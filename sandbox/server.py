@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,8 +28,9 @@ from sandbox.state import SandboxState
 class AdminClient:
     """The `/_sandbox/` admin API over HTTP (never faulted, never rate limited)."""
 
-    def __init__(self, base_url: str) -> None:
-        self._http = httpx.Client(base_url=f"{base_url}/_sandbox", timeout=30.0)
+    def __init__(self, base_url: str, company: int = 1) -> None:
+        prefix = "/_sandbox" if company == 1 else f"/_sandbox/companies/{company}"
+        self._http = httpx.Client(base_url=f"{base_url}{prefix}", timeout=30.0)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)
@@ -91,6 +92,26 @@ class SandboxHandle:
     base_url: str
     state: SandboxState
     admin: AdminClient
+    companies: list[SandboxState] = field(default_factory=list)
+    """Every company's state, company 1 (`state`) first; one entry unless `companies` > 1."""
+    _others: dict[int, SandboxHandle] = field(default_factory=dict, repr=False)
+
+    def company(self, n: int) -> SandboxHandle:
+        """Company `n` (1-based) as its own handle: its state, keys and admin API."""
+        if not 1 <= n <= len(self.companies):
+            raise ValueError(f"this sandbox serves companies 1..{len(self.companies)}, not {n}")
+        if n == 1:
+            return self
+        if n not in self._others:
+            admin = AdminClient(self.base_url, n)
+            self._others[n] = SandboxHandle(self.base_url, self.companies[n - 1], admin)
+        return self._others[n]
+
+    def close(self) -> None:
+        """Close the admin clients (company 1's and any `company(n)` made)."""
+        for other in self._others.values():
+            other.admin.close()
+        self.admin.close()
 
     @property
     def settings(self) -> SandboxSettings:
@@ -134,7 +155,8 @@ def run_sandbox(
 ) -> Iterator[SandboxHandle]:
     """Serve a sandbox in a background thread for the duration of the `with` block."""
     settings = settings or SandboxSettings()
-    app, state = create_app(settings, dataset)
+    app, states = create_app(settings, dataset)
+    state = states[0]
     config = uvicorn.Config(
         app,
         host=host,
@@ -155,11 +177,13 @@ def run_sandbox(
     bound = server.servers[0].sockets[0].getsockname()
     base_url = f"http://{host}:{bound[1]}"
     admin = AdminClient(base_url)
+    handle = SandboxHandle(base_url=base_url, state=state, admin=admin, companies=states)
     try:
-        yield SandboxHandle(base_url=base_url, state=state, admin=admin)
+        yield handle
     finally:
-        admin.close()
-        state.close()
+        handle.close()
+        for each in states:
+            each.close()
         server.should_exit = True
         thread.join(timeout=10)
 

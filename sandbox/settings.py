@@ -31,6 +31,10 @@ class SandboxSettings:
     """Fixed 'now' of the seeded data (never the wall clock), so a seed gives identical data."""
     time_zone: str = "America/Chicago"
     company_name: str = "Lone Star Plumbing & Air"
+    companies: int = 1
+    """How many HCP accounts this sandbox serves on one base URL, told apart by key (an agency's
+    many accounts, `sandbox/companies.py`): company 1 is these settings, company n > 1 has seed
+    `seed + n - 1`, its name suffixed " #n" and every key suffixed "-n"."""
 
     # keys (HCP_API.md §2 Auth, §10 Errors)
     api_key: str = "sandbox-key"
@@ -91,6 +95,8 @@ class SandboxSettings:
             raise ValueError("fault_rate is a share between 0 and 1 (0.1 = 10%)")
         if self.scale <= 0:
             raise ValueError("scale must be positive")
+        if not 1 <= self.companies <= 500:
+            raise ValueError("companies is between 1 and 500 (one HCP account each)")
         if self.served_page_size < 0:
             raise ValueError("served_page_size is a row count (0 = serve the page size asked)")
         if self.churn_every < 0:

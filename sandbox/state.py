@@ -18,7 +18,7 @@ from sandbox.store import Store
 from sandbox.webhooks import SandboxWebhooks
 
 # Changing these needs a new dataset: restart the sandbox instead.
-DATA_SETTINGS = frozenset({"seed", "scale", "anchor", "time_zone", "company_name"})
+DATA_SETTINGS = frozenset({"seed", "scale", "anchor", "time_zone", "company_name", "companies"})
 
 
 class SandboxState:

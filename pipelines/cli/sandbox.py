@@ -25,6 +25,11 @@ def sandbox_command(
     scale: float = typer.Option(
         1.0, "--scale", help="1 = a small shop; 10 = ten times the big objects."
     ),
+    companies: int = typer.Option(
+        1,
+        "--companies",
+        help="Serve N HCP accounts on this URL, told apart by key (company n: keys end in -n).",
+    ),
     fault_rate: float = typer.Option(
         0.0, "--fault-rate", help="Share of API requests that fail (0.1 = 10%)."
     ),
@@ -94,6 +99,7 @@ def sandbox_command(
         settings = SandboxSettings(
             seed=seed,
             scale=scale,
+            companies=companies,
             fault_rate=fault_rate,
             faults=parse_faults(faults),
             fault_seed=fault_seed,
