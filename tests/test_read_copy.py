@@ -22,6 +22,7 @@ from pipelines.leads.push import push_leads
 from pipelines.sync import sync_account
 from pipelines.transform import run_transforms
 from pipelines.warehouse import FileHeldElsewhere, connect, duckdb_lock, read_copy_path
+from pipelines.webhooks.spool import Spool, spool_path_for
 from sandbox.server import SandboxHandle
 from sources.housecallpro.client import HCPClient
 from tests.utils import write_lead_file
@@ -194,6 +195,34 @@ def test_a_program_outside_hcp_holding_the_file_gets_one_line(
     status = CliRunner().invoke(app, ["leads", "status", "--db", str(db)])
     assert status.exit_code == 0, status.output
     assert "hcp_sync.read.duckdb" in " ".join(status.output.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync"],
+        ["transform"],
+        ["leads", "push"],
+        ["webhooks", "drain"],
+        ["report", "attribution"],
+    ],
+)
+def test_every_command_names_a_foreign_holder_in_one_line(
+    command: list[str], tmp_path: Path, holder: Holder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "hcp_sync.duckdb"
+    duckdb.connect(str(db)).close()
+    with Spool(spool_path_for(db)) as spool:  # one pending delivery: the drain has work
+        spool.append("default", "sig", b'{"event": "customer.updated"}')
+    pid = holder(db)
+    monkeypatch.setenv("HCP_FOREIGN_LOCK_TIMEOUT", "0.2")
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__API_KEY", "k")
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__BASE_URL", "http://127.0.0.1:9")
+    result = CliRunner().invoke(app, [*command, "--db", str(db)])
+    out = " ".join((result.output or "").split())
+    assert result.exit_code == 1, out
+    assert f"PID {pid}" in out and "hcp_sync.read.duckdb" in out, out
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_the_lock_waits_for_a_foreign_holder_then_names_it(
