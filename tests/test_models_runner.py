@@ -193,7 +193,7 @@ def test_every_model_header_names_grain_and_describes_columns() -> None:
         "account", "lead_source", "lead_source_bucket", "month", "new_customers", "new_jobs",
         "jobs_scheduled", "jobs_completed", "job_revenue", "avg_job_size", "amount_paid",
         "new_estimates", "estimates_won", "estimate_close_rate", "marketing_spend",
-        "cost_per_job", "roi",
+        "cost_per_customer", "cost_per_job", "roas",
     ]  # fmt: skip
 
 

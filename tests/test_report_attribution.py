@@ -15,12 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.config import Account
 from pipelines.csvsafe import FORMULA_STARTS
 from pipelines.report import ReportError, attribution_report, load_report
-from pipelines.sync import sync_account
 from pipelines.transform import run_transforms
-from sandbox.server import SandboxHandle
 from tests.test_csvsafe import HOSTILE
 
 SPEND = (
@@ -29,12 +26,10 @@ SPEND = (
 
 
 @pytest.fixture(scope="module")
-def modelled(tmp_path_factory: pytest.TempPathFactory, _sandbox_session: SandboxHandle) -> Path:
-    handle = _sandbox_session
-    handle.state.reset()
+def modelled(tmp_path_factory: pytest.TempPathFactory, synced_warehouse: Path) -> Path:
+    """The session's sandbox sync, transformed with the demo's sample spend."""
     db = tmp_path_factory.mktemp("report") / "report.duckdb"
-    account = Account("default", handle.api_key, handle.base_url, rate_limit=0.0)
-    assert sync_account(account, db, pipelines_dir=db.parent / "dlt").ok
+    shutil.copy(synced_warehouse, db)
     run_transforms(db, seeds={"marketing_spend": SPEND})
     return db
 
@@ -77,7 +72,7 @@ def test_html_png_csv_written_and_name_every_lead_source(db: Path, tmp_path: Pat
             "SELECT sum(job_revenue) FROM analytics.lead_source_performance"
         ).fetchone()[0]
     assert sum(Decimal(r["job_revenue"]) for r in rows) == revenue == report.total.job_revenue
-    assert report.has_spend and report.total.roi is not None
+    assert report.has_spend and report.total.roas is not None
 
 
 def test_since_keeps_later_cohorts_only(db: Path) -> None:
