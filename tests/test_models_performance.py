@@ -20,6 +20,7 @@ import pytest
 
 from pipelines.transform import run_transforms
 from sandbox.server import SandboxHandle
+from tests.utils import job_revenue
 
 FIGURES = (
     "new_customers",
@@ -33,7 +34,6 @@ FIGURES = (
 )
 WON = ("approved", "pro approved")
 COLLECTED = ("succeeded", "paid")
-VOID = ("voided", "canceled")
 
 
 @pytest.fixture
@@ -46,11 +46,6 @@ def warehouse(synced_warehouse: Path, tmp_path: Path) -> Path:
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _recency(inv: dict[str, Any]) -> tuple[str, str, str]:
-    """Newest first by invoice date, then invoice number, then id (docs/models.md)."""
-    return (inv["invoice_date"] or "", inv["invoice_number"] or "", inv["id"])
 
 
 def truth(handle: SandboxHandle) -> dict[tuple[str, date], dict[str, Any]]:
@@ -79,10 +74,7 @@ def truth(handle: SandboxHandle) -> dict[tuple[str, date], dict[str, Any]]:
         if job["work_status"].startswith("complete"):
             row["jobs_completed"] += 1
             # every invoice repeats the job's discounts: the newest non-void one's count, once
-            billing = [inv for inv in invoices[job["id"]] if inv["status"] not in VOID]
-            newest = max(billing, key=_recency, default={})
-            discount = sum(d["amount"] for d in newest.get("discounts") or [])
-            row["job_revenue"] += Decimal(job["subtotal"] - discount) / 100
+            row["job_revenue"] += job_revenue(job, invoices[job["id"]])
         for inv in invoices[job["id"]]:
             for p in inv.get("payments") or []:
                 if p["status"] in COLLECTED:
