@@ -143,9 +143,8 @@ def expand_sources(sql: str, catalog: Catalog, notes: set[str]) -> str:
     return "".join(out)
 
 
-def _load_seed(con: duckdb.DuckDBPyConnection, model: Model, seed_path: Path) -> None:
+def _load_seed(con: duckdb.DuckDBPyConnection, model: Model, rows: list[tuple]) -> None:
     """Create the seed's table from the rows `transforms.seeds` read (typed, line-checked)."""
-    rows = read_seed(model, seed_path)
     cols = ", ".join(f"{_quote(c)} {t}" for c, t in model.column_types.items())
     con.execute(f"CREATE OR REPLACE TABLE {model.name} ({cols})")
     if rows:
@@ -159,6 +158,7 @@ def build_model(
     catalog: Catalog,
     notes: set[str],
     seed_path: Path | None = None,
+    seed_rows: list[tuple] | None = None,
 ) -> ModelResult:
     started = time.perf_counter()
     try:
@@ -166,7 +166,7 @@ def build_model(
             seed_path = seed_path or model.seed_path
             if seed_path is None:
                 raise TransformError(f"{model.name}: no seed file")
-            _load_seed(con, model, seed_path)
+            _load_seed(con, model, read_seed(model, seed_path) if seed_rows is None else seed_rows)
         else:
             select = expand_sources(model.query, catalog, notes)
             con.execute(f"CREATE OR REPLACE TABLE {model.name} AS {select}")
@@ -214,6 +214,13 @@ def run_project(
         raise TransformError(
             "no raw HCP data in this database (schema `hcp`): run `hcp sync` first"
         )
+    # Every seed is read before anything is built: a bad value stops the run with its file, line
+    # and value, and no model is touched.
+    seed_rows = {
+        m.table: read_seed(m, seeds.get(m.table) or m.seed_path)
+        for m in models
+        if m.kind == "SEED" and (seeds.get(m.table) or m.seed_path) is not None
+    }
     result = RunResult()
     notes: set[str] = set()
     con.execute("BEGIN TRANSACTION")
@@ -222,7 +229,9 @@ def run_project(
         for macro in MACROS:
             con.execute(macro)
         for model in models:
-            built = build_model(con, model, catalog, notes, seeds.get(model.table))
+            built = build_model(
+                con, model, catalog, notes, seeds.get(model.table), seed_rows.get(model.table)
+            )
             result.models.append(built)
             if on_model is not None:
                 on_model(built)

@@ -3,7 +3,7 @@ MODEL (
   kind FULL,
   grain (account, month),
   owner analytics,
-  description 'Revenue as the books see it: completed jobs by the month the work was completed (company time zone), whoever the customer is. Revenue is HCP''s job revenue (subtotal minus discounts, no tax or tips), as in analytics.jobs; deleted jobs are left out.',
+  description 'Revenue as the books see it: completed jobs by the month the work was completed (company time zone), whoever the customer is. Revenue is HCP''s job revenue (subtotal minus discounts, no tax or tips), as in analytics.jobs; deleted jobs are left out, and so is a completed job without any timestamp (only possible in a partial first sync).',
   column_descriptions (
     account = 'HCP account name (default with one key)',
     month = 'first day of the month the work was completed (work_timestamps.completed_at, else the scheduled start, else created_at), company time zone',
@@ -31,6 +31,6 @@ SELECT
   CAST(sum(j.amount_paid) AS DECIMAL(18, 2)) AS amount_paid
 FROM analytics.jobs AS j
 LEFT JOIN analytics.company AS co ON co.account = j.account
-WHERE j.is_completed
+WHERE j.is_completed AND coalesce(j.completed_at, j.scheduled_start, j.created_at) IS NOT NULL
 GROUP BY 1, 2
 ORDER BY 1, 2
