@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.transform import run_transforms
 from sandbox.server import SandboxHandle
 from tests.utils import VOID_INVOICE, job_revenue, query
@@ -245,3 +249,35 @@ def test_tables_doc_revenue_queries_match_the_models(modelled: Path) -> None:
         assert deleted.fetchone()[0] > 0  # the seed has deleted jobs the query must leave out
     assert {(s, int(n), Decimal(str(r))) for s, n, r in by_source} == set(models)
     assert [(a, n, Decimal(str(r))) for a, n, r in by_account] == totals
+
+
+def test_readme_python_query_runs_with_what_we_ship(modelled: Path, tmp_path: Path) -> None:
+    """The README's way to query without the DuckDB shell (issue 22: it named a `duckdb` command
+    that pip's duckdb does not install): the project's Python, offline, as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r'`\.venv/bin/python -c "(import duckdb;.*?)"`', readme).group(1)
+    shutil.copy(modelled, tmp_path / "hcp_sync.duckdb")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "lead_source" in done.stdout and "5 rows" in done.stdout
+    assert shutil.which("duckdb", path=str(Path(sys.executable).parent)) is None  # not shipped
+
+
+def test_leads_doc_fresh_warehouse(tmp_path: Path) -> None:
+    """docs/leads.md on a fresh warehouse (issue 22: it said `hcp leads status` creates the
+    tables; status only reads): status is friendly and creates nothing, `hcp leads retry` creates
+    the tables, and the documented INSERT then stages a lead."""
+    db = tmp_path / "fresh.duckdb"
+    cli = CliRunner(env={"COLUMNS": "200"})
+    status = cli.invoke(app, ["leads", "status", "--db", str(db)])
+    assert status.exit_code == 0 and "No leads staged yet" in status.output
+    assert not query(db, "SELECT * FROM information_schema.tables WHERE table_schema = 'staging'")
+    assert cli.invoke(app, ["leads", "retry", "--db", str(db)]).exit_code == 0
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "leads.md").read_text()
+    insert = re.search(r"```sql\n(INSERT INTO staging\.leads.*?)```", doc, flags=re.S).group(1)
+    with duckdb.connect(str(db)) as con:
+        con.execute(insert)
+    staged = cli.invoke(app, ["leads", "status", "--db", str(db)])
+    assert staged.exit_code == 0 and "pending" in staged.output

@@ -370,7 +370,9 @@ def _summary(console: Console, result: DemoResult) -> None:
     console.print(f"DuckDB file:  [bold]{escape(str(result.db_path))}[/]")
     for path in result.reports:
         console.print(f"Report:       [bold]{escape(str(path))}[/]")
-    console.print("\nThree queries to try (DuckDB CLI: `duckdb FILE`, or Python below):")
+    console.print(
+        "\nThree queries to try (Python below, or the DuckDB shell, a separate install: README):"
+    )
     for title, sql in QUERIES:
         console.print(f"\n[bold]-- {escape(title)}[/]")
         console.print(escape(sql), highlight=False, soft_wrap=True)
