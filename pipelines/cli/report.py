@@ -42,7 +42,7 @@ def terminal_table(report: AttributionReport, width: int | None = None) -> Table
     who = ", ".join(report.companies) or ", ".join(report.accounts) or "HCP"
     table = Table(
         title=f"Lead-source attribution — {who}",
-        caption=f"{report.period}; revenue = completed jobs, subtotal minus discounts, no tax or tips",
+        caption=report.period,  # what the figures mean: the footnotes printed under the table
         show_footer=True,
     )
     for i, col in enumerate(cols):

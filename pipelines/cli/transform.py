@@ -24,7 +24,7 @@ def transform_command(
         None,
         "--seeds",
         help="A folder with your own marketing_spend.csv and/or lead_source_map.csv; they "
-        "replace the package's (default: [transform] seeds_dir, TRANSFORM__SEEDS_DIR).",
+        "replace the package's (default: transform.seeds_dir in .dlt/config.toml, or TRANSFORM__SEEDS_DIR).",
     ),
 ) -> None:
     """Apply transforms/ into schema `analytics` (dependency order, audited, all-or-nothing)."""
