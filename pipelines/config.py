@@ -212,3 +212,11 @@ def webhook_spool_path(
     if value:
         return Path(str(value)).expanduser().resolve()
     return spool_path_for(warehouse if warehouse is not None else db_path())
+
+
+def seeds_dir(override: str | Path | None = None) -> Path | None:
+    """A folder of the user's own seed CSVs (`marketing_spend.csv`, `lead_source_map.csv`) that
+    replace the package's: flag, then `[transform] seeds_dir` / `TRANSFORM__SEEDS_DIR`, else None
+    (the package's `transforms/seeds/`). Users keep their spend outside the installed package."""
+    value = override or _get("transform.seeds_dir")
+    return Path(str(value)).expanduser().resolve() if value else None

@@ -18,10 +18,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from pipelines.config import Account
-from pipelines.sync import sync_account
 from pipelines.transform import run_transforms
 from sandbox.server import SandboxHandle
+from tests.utils import job_revenue
 
 FIGURES = (
     "new_customers",
@@ -35,35 +34,18 @@ FIGURES = (
 )
 WON = ("approved", "pro approved")
 COLLECTED = ("succeeded", "paid")
-VOID = ("voided", "canceled")
-
-
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory, _sandbox_session: SandboxHandle) -> Path:
-    """One sync of the default sandbox per module; tests copy the file before writing to it."""
-    handle = _sandbox_session
-    handle.state.reset()
-    db = tmp_path_factory.mktemp("synced") / "synced.duckdb"
-    account = Account("default", handle.api_key, handle.base_url, rate_limit=0.0)
-    result = sync_account(account, db, pipelines_dir=db.parent / "dlt")
-    assert result.ok, result.message
-    return db
 
 
 @pytest.fixture
-def warehouse(synced: Path, tmp_path: Path) -> Path:
+def warehouse(synced_warehouse: Path, tmp_path: Path) -> Path:
+    """A copy of the session's sandbox sync, free to write to."""
     db = tmp_path / "warehouse.duckdb"
-    shutil.copy(synced, db)
+    shutil.copy(synced_warehouse, db)
     return db
 
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _recency(inv: dict[str, Any]) -> tuple[str, str, str]:
-    """Newest first by invoice date, then invoice number, then id (docs/models.md)."""
-    return (inv["invoice_date"] or "", inv["invoice_number"] or "", inv["id"])
 
 
 def truth(handle: SandboxHandle) -> dict[tuple[str, date], dict[str, Any]]:
@@ -92,10 +74,7 @@ def truth(handle: SandboxHandle) -> dict[tuple[str, date], dict[str, Any]]:
         if job["work_status"].startswith("complete"):
             row["jobs_completed"] += 1
             # every invoice repeats the job's discounts: the newest non-void one's count, once
-            billing = [inv for inv in invoices[job["id"]] if inv["status"] not in VOID]
-            newest = max(billing, key=_recency, default={})
-            discount = sum(d["amount"] for d in newest.get("discounts") or [])
-            row["job_revenue"] += Decimal(job["subtotal"] - discount) / 100
+            row["job_revenue"] += job_revenue(job, invoices[job["id"]])
         for inv in invoices[job["id"]]:
             for p in inv.get("payments") or []:
                 if p["status"] in COLLECTED:
@@ -121,11 +100,13 @@ def _model_sums(db: Path) -> dict[str, dict[str, Decimal]]:
 
 
 def test_lead_source_performance_equals_sandbox_truth(
-    warehouse: Path, _sandbox_session: SandboxHandle
+    warehouse: Path, sandbox: SandboxHandle
 ) -> None:
     result = run_transforms(warehouse)
     assert not result.failed_audits
-    expected_by_month = truth(_sandbox_session)
+    expected_by_month = truth(
+        sandbox
+    )  # `sandbox` is reset to the seed the warehouse was synced from
     expected: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for (source, _month), figures in expected_by_month.items():
         for f in FIGURES:
@@ -182,33 +163,72 @@ def test_transforms_are_idempotent(warehouse: Path) -> None:
     assert [(m.name, m.rows) for m in first.models] == [(m.name, m.rows) for m in second.models]
 
 
-def test_marketing_spend_gives_roi_and_keeps_spend_without_customers(
-    warehouse: Path, tmp_path: Path
-) -> None:
-    spend = tmp_path / "spend.csv"
-    spend.write_text(
+def test_spend_matched_per_source_and_per_bucket(warehouse: Path, tmp_path: Path) -> None:
+    """Issue 22: $900 on "Facebook" (a bucket) meets the revenue of every Facebook-bucket source
+    ("FB Ads", "facebook", ...); "Google Ads" (a Lead Source) is matched on that spelling and
+    counts for its bucket too; months as 2026-08, amounts as $1,000.00."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "marketing_spend.csv").write_text(
         "lead_source,month,amount,account\n"
-        "Google,2026-08-01,1000.00,\n"  # blank account = default
-        "Google,2026-08-15,500.00,default\n"  # any day of the month counts for the month
-        "Billboard,2026-08-01,300.00,default\n"  # no customer has this source
+        'Google Ads,2026-08,"$1,000.00",\n'  # blank account = default, a month without a day
+        "Google Ads,2026-08-15,500,default\n"  # any day of the month counts for the month
+        "Facebook,2026-08-01,$900.00,default\n"  # a bucket: channel spend
+        "Billboard,2026-08-01,300.00,default\n"  # no customer has this source, and no bucket
     )
-    result = run_transforms(warehouse, seeds={"marketing_spend": spend})
+    result = run_transforms(warehouse, seeds_dir=seeds)
     warnings = [a for a in result.failed_audits if not a.audit.blocking]
     assert [a.audit.name for a in warnings] == ["marketing_spend_known_source"]
+    assert warnings[0].sample[0][1] == "Billboard"
+    aug = date(2026, 8, 1)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        google = con.execute(
-            "SELECT marketing_spend, job_revenue, roi, cost_per_job, new_jobs "
-            "FROM analytics.lead_source_performance WHERE lead_source = 'Google' AND month = DATE '2026-08-01'"
-        ).fetchone()
-        billboard = con.execute(
-            "SELECT new_customers, marketing_spend, roi FROM analytics.lead_source_performance "
-            "WHERE lead_source = 'Billboard'"
-        ).fetchone()
-    spend_, revenue, roi, cost_per_job, jobs = google
-    assert spend_ == Decimal("1500.00")
-    assert roi == (revenue / spend_).quantize(Decimal("0.01"))
-    assert cost_per_job == ((spend_ / jobs).quantize(Decimal("0.01")) if jobs else None)
-    assert billboard == (0, Decimal("300.00"), Decimal("0.00"))
+        source = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT lead_source, lead_source_bucket, new_customers, new_jobs, job_revenue, "
+                "marketing_spend, cost_per_customer, cost_per_job, roas "
+                "FROM analytics.lead_source_performance WHERE month = ?",
+                [aug],
+            ).fetchall()
+        }
+        bucket = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT lead_source_bucket, new_customers, new_jobs, job_revenue, marketing_spend, "
+                "cost_per_customer, roas FROM analytics.lead_source_bucket_performance WHERE month = ?",
+                [aug],
+            ).fetchall()
+        }
+        facebook_sources = con.execute(
+            "SELECT count(DISTINCT lead_source) FROM analytics.customers WHERE lead_source_bucket = 'Facebook'"
+        ).fetchone()[0]
+    d = Decimal
+    # source level: only the rows naming a Lead Source
+    _, customers, jobs, revenue, spend, per_customer, per_job, roas = source["Google Ads"]
+    assert spend == d("1500.00")
+    assert roas == (revenue / spend).quantize(d("0.01"))
+    assert per_customer == ((spend / customers).quantize(d("0.01")) if customers else None)
+    assert per_job == ((spend / jobs).quantize(d("0.01")) if jobs else None)
+    assert source["Billboard"] == ("Other", 0, 0, d("0.00"), d("300.00"), None, None, d("0.00"))
+    assert all(r[4] is None for k, r in source.items() if k not in ("Google Ads", "Billboard"))
+    # bucket level: the bucket's customers and revenue are the sum of its sources', all spend
+    assert facebook_sources >= 3  # the sandbox spells Facebook several ways
+    for name, spend_ in (
+        ("Facebook", d("900.00")),
+        ("Google", d("1500.00")),
+        ("Other", d("300.00")),
+    ):
+        rows = [r for r in source.values() if r[0] == name]
+        customers, jobs, revenue, spend, per_customer, roas = bucket[name]
+        assert (customers, jobs, revenue) == (
+            sum(r[1] for r in rows),
+            sum(r[2] for r in rows),
+            sum((r[3] for r in rows), d("0.00")),
+        ), name
+        assert spend == spend_, name
+        assert roas == (revenue / spend).quantize(d("0.01")), name
+        assert per_customer == ((spend / customers).quantize(d("0.01")) if customers else None)
+    assert all(r[3] is None for k, r in bucket.items() if k not in ("Facebook", "Google", "Other"))
 
 
 def test_many_accounts_are_kept_apart(warehouse: Path) -> None:

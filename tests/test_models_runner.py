@@ -10,10 +10,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.transform import AuditError, TransformError, run_transforms
 from transforms.project import MODELS_DIR, load_project
 from transforms.runner import run_project
+from transforms.seeds import parse_date, parse_decimal
 
 
 def _minimal_warehouse(path: Path) -> None:
@@ -193,7 +196,7 @@ def test_every_model_header_names_grain_and_describes_columns() -> None:
         "account", "lead_source", "lead_source_bucket", "month", "new_customers", "new_jobs",
         "jobs_scheduled", "jobs_completed", "job_revenue", "avg_job_size", "amount_paid",
         "new_estimates", "estimates_won", "estimate_close_rate", "marketing_spend",
-        "cost_per_job", "roi",
+        "cost_per_customer", "cost_per_job", "roas",
     ]  # fmt: skip
 
 
@@ -293,3 +296,104 @@ def test_a_job_with_several_invoices_counts_its_subtotal_and_discount_once(
     assert jobs["job_2"] == (d("50.00"), d("0.00"), d("0.00"), d("0.00"))
     assert perf["Google Ads"] == (d("113.45"), d("113.45"))
     assert perf["No lead source"] == (d("95.00"), d("95.00"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-07", date(2026, 7, 1)),
+        ("2026-7", date(2026, 7, 1)),
+        ("2026-07-15", date(2026, 7, 15)),
+    ],
+)
+def test_seed_months_read_as_people_type_them(text: str, expected: date) -> None:
+    assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1200", "1200"),
+        ("1,200.00", "1200.00"),
+        ("$1,200.00", "1200.00"),
+        ("-$50", "-50"),
+        ("$ 1,234,567.5", "1234567.5"),
+    ],
+)
+def test_seed_amounts_read_as_people_type_them(text: str, expected: str) -> None:
+    assert parse_decimal(text, 2) == Decimal(expected)
+
+
+@pytest.mark.parametrize("text", ["12O0", "1,20", "$", "1.234", "12-", "1200 USD", "--5"])
+def test_seed_amounts_that_do_not_read(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_decimal(text, 2)
+
+
+@pytest.mark.parametrize("text", ["July 2026", "2026-13", "2026-02-30", "07/2026"])
+def test_seed_months_that_do_not_read(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_date(text)
+
+
+def test_transform_with_a_seeds_folder_and_its_errors(tmp_path: Path) -> None:
+    """`hcp transform --seeds DIR`: the user's own files replace the package's by name; a value
+    that does not read is one line naming the file, the line and the value, and nothing is built."""
+    db = tmp_path / "w.duckdb"
+    _minimal_warehouse(db)
+    seeds = tmp_path / "my-seeds"
+    seeds.mkdir()
+    (seeds / "lead_source_map.csv").write_text("bucket,lead_source\nOutdoor,billboard\n")
+    spend = seeds / "marketing_spend.csv"
+    spend.write_text('\ufefflead_source,month,amount\nOutdoor,2026-03,"$1,200.00"\n')  # no account
+    cli = CliRunner(env={"COLUMNS": "400"})
+    ok = cli.invoke(app, ["transform", "--db", str(db), "--seeds", str(seeds)])
+    assert ok.exit_code == 0, ok.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        outdoor = con.execute(
+            "SELECT new_customers, marketing_spend, cost_per_customer FROM "
+            "analytics.lead_source_bucket_performance WHERE lead_source_bucket = 'Outdoor'"
+        ).fetchall()
+        google = con.execute(
+            "SELECT lead_source_bucket FROM analytics.customers WHERE customer_id = 'cus_1'"
+        ).fetchone()
+    assert outdoor == [(1, Decimal("1200.00"), Decimal("1200.00"))]
+    assert google == ("Other",)  # the user's map replaced the shipped one
+
+    spend.write_text("lead_source,month,amount,account\nOutdoor,2026-03,100,\nYelp,2026-04,12O0,\n")
+    bad = cli.invoke(app, ["transform", "--db", str(db), "--seeds", str(seeds)])
+    assert bad.exit_code == 1
+    assert f"{spend} line 3: amount '12O0' is not an amount" in bad.output
+    assert "Traceback" not in bad.output and "built" not in bad.output  # stopped before any model
+    spend.write_text("lead_source,month,amount\nYelp,July,100\n")
+    bad = cli.invoke(app, ["transform", "--db", str(db), "--seeds", str(seeds)])
+    assert "line 2: month 'July' is not a date: use YYYY-MM-DD or YYYY-MM" in bad.output
+    spend.write_text("source,month,amount\nYelp,2026-07,100\n")
+    bad = cli.invoke(app, ["transform", "--db", str(db), "--seeds", str(seeds)])
+    assert "line 1: unknown column(s) source; missing column(s) lead_source" in bad.output
+    with duckdb.connect(str(db), read_only=True) as con:  # the good build is still there
+        assert con.execute("SELECT sum(amount) FROM analytics.marketing_spend").fetchone() == (
+            Decimal("1200.00"),
+        )
+    (seeds / "marketing-spend.csv").write_text("lead_source,month,amount\n")
+    typo = cli.invoke(app, ["transform", "--db", str(db), "--seeds", str(seeds)])
+    assert typo.exit_code == 1 and "no seed named 'marketing-spend'" in typo.output
+    missing = cli.invoke(app, ["transform", "--db", str(db), "--seeds", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_seeds_folder_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[transform] seeds_dir` / TRANSFORM__SEEDS_DIR: every run uses it (the sync flow's too)."""
+    db = tmp_path / "w.duckdb"
+    _minimal_warehouse(db)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "marketing_spend.csv").write_text("lead_source,month,amount\nGoogle,2026-02,250\n")
+    monkeypatch.setenv("TRANSFORM__SEEDS_DIR", str(seeds))
+    run_transforms(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            "SELECT new_customers, job_revenue, marketing_spend, roas FROM "
+            "analytics.lead_source_bucket_performance WHERE lead_source_bucket = 'Google'"
+        ).fetchone()
+    assert row == (1, Decimal("123.45"), Decimal("250.00"), Decimal("0.49"))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import html as html_lib
 import io
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.config import Account
 from pipelines.csvsafe import FORMULA_STARTS
-from pipelines.report import ReportError, attribution_report, load_report
-from pipelines.sync import sync_account
+from pipelines.report import ReportError, attribution_report, charts, load_report
+from pipelines.report.model import COLUMNS, footnotes, visible_columns
 from pipelines.transform import run_transforms
-from sandbox.server import SandboxHandle
 from tests.test_csvsafe import HOSTILE
 
 SPEND = (
@@ -29,12 +30,10 @@ SPEND = (
 
 
 @pytest.fixture(scope="module")
-def modelled(tmp_path_factory: pytest.TempPathFactory, _sandbox_session: SandboxHandle) -> Path:
-    handle = _sandbox_session
-    handle.state.reset()
+def modelled(tmp_path_factory: pytest.TempPathFactory, synced_warehouse: Path) -> Path:
+    """The session's sandbox sync, transformed with the demo's sample spend."""
     db = tmp_path_factory.mktemp("report") / "report.duckdb"
-    account = Account("default", handle.api_key, handle.base_url, rate_limit=0.0)
-    assert sync_account(account, db, pipelines_dir=db.parent / "dlt").ok
+    shutil.copy(synced_warehouse, db)
     run_transforms(db, seeds={"marketing_spend": SPEND})
     return db
 
@@ -77,7 +76,7 @@ def test_html_png_csv_written_and_name_every_lead_source(db: Path, tmp_path: Pat
             "SELECT sum(job_revenue) FROM analytics.lead_source_performance"
         ).fetchone()[0]
     assert sum(Decimal(r["job_revenue"]) for r in rows) == revenue == report.total.job_revenue
-    assert report.has_spend and report.total.roi is not None
+    assert report.has_spend and report.total.roas is not None
 
 
 def test_since_keeps_later_cohorts_only(db: Path) -> None:
@@ -159,3 +158,95 @@ def test_hostile_lead_sources_neutralised_in_csv_escaped_in_html(db: Path, tmp_p
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert html_lib.escape('=HYPERLINK("http://x","y")') in html
     assert '<a href="http://x"' not in html
+
+
+def test_by_bucket_meets_bucket_spend_with_its_revenue(db: Path, tmp_path: Path) -> None:
+    """Issue 22: the demo's spend names buckets ("Facebook", "Google"); by bucket each meets the
+    revenue of all its sources, and the rows add up to the source view's."""
+    by_source = load_report(db)
+    by_bucket, [out] = attribution_report(db, by="bucket", out=tmp_path / "b.csv")
+    buckets = {r.lead_source_bucket: r for r in by_bucket.rows}
+    assert set(buckets) == {r.lead_source_bucket for r in by_source.rows}
+    for name, row in buckets.items():
+        sources = [r for r in by_source.rows if r.lead_source_bucket == name]
+        assert row.job_revenue == sum((r.job_revenue for r in sources), Decimal(0)), name
+        assert row.new_customers == sum(r.new_customers for r in sources), name
+    spend = Decimal(0)
+    with SPEND.open() as handle:
+        for r in csv.DictReader(handle):
+            spend += Decimal(r["amount"])
+    assert by_bucket.total.marketing_spend == spend
+    fb = buckets["Facebook"]
+    assert fb.marketing_spend and fb.roas == (fb.job_revenue / fb.marketing_spend).quantize(
+        Decimal("0.01")
+    )
+    assert fb.cost_per_customer == (fb.marketing_spend / fb.new_customers).quantize(Decimal("0.01"))
+    # the source view keeps only spend naming a Lead Source, and says where the rest went
+    assert by_source.bucket_spend == spend - by_source.total.marketing_spend > 0
+    assert any("--by bucket" in n for n in footnotes(by_source))
+    with out.open() as handle:
+        header = next(csv.reader(handle))
+    assert header[0] == "lead_source_bucket" and "lead_source" not in header and "roas" in header
+
+
+def test_until_and_the_monthly_trend(db: Path) -> None:
+    spring = load_report(db, since=date(2026, 3, 1), until=date(2026, 5, 31))
+    assert (spring.first_month, spring.last_month) == (date(2026, 3, 1), date(2026, 5, 1))
+    months = spring.months()
+    assert [m[0] for m in months] == [date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1)]
+    assert sum(m[1] for m in months) == spring.total.new_customers
+    assert sum((m[3] for m in months), Decimal(0)) == spring.total.job_revenue
+    with pytest.raises(ReportError, match="before --since"):
+        load_report(db, since=date(2026, 5, 1), until=date(2026, 3, 1))
+    result = CliRunner().invoke(
+        app, ["report", "attribution", "--db", str(db), "--until", "2026-05", "--by", "bucket",
+              "--trend"], env={"COLUMNS": "220"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Monthly trend" in result.output and "2026-05" in result.output
+    assert "2026-06" not in result.output and "All buckets" in result.output
+    bad = CliRunner().invoke(app, ["report", "attribution", "--db", str(db), "--by", "channel"])
+    assert bad.exit_code == 2 and "source, bucket" in bad.output
+
+
+def test_counts_beside_rates_and_footnotes_on_every_format(db: Path) -> None:
+    report = load_report(db)
+    row = next(r for r in report.rows if r.new_estimates)
+    close_col = next(c for c in COLUMNS if c.header == "Est. close")
+    assert close_col.render(row) == (
+        f"{row.estimate_close_rate * 100:.0f}% ({row.estimates_won}/{row.new_estimates})"
+    )
+    notes = footnotes(report)
+    assert any("ROAS = revenue / spend" in n for n in notes)
+    svg = charts.report_svg(report)
+    page = charts.report_html(report)
+    for note in notes:  # the PNG is this SVG rendered: the footnote is on the image
+        words = note.split()[:6]
+        assert html_lib.escape(" ".join(words)) in svg, note
+        assert html_lib.escape(note) in page, note
+
+
+def test_no_spend_no_spend_columns_or_footnote(synced_warehouse: Path, tmp_path: Path) -> None:
+    db = tmp_path / "plain.duckdb"
+    shutil.copy(synced_warehouse, db)
+    run_transforms(db)  # the shipped, empty spend seed
+    report = load_report(db)
+    assert not report.has_spend and report.bucket_spend is None
+    assert not any("spend" in n.lower() for n in footnotes(report))
+    headers = [c.header for c in visible_columns(report)]
+    assert "ROAS" not in headers and "Spend" not in headers
+    assert "spend" not in charts.report_svg(report).lower().replace("marketing_spend", "")
+
+
+def test_bucket_colours_are_stable() -> None:
+    """Same bucket, same colour, whatever else is in the report and in every run (no `hash`)."""
+    assert charts.bucket_color("Google") == "#2563eb"
+    assert charts.bucket_color("No lead source") == charts.NO_SOURCE
+    custom = charts.bucket_color("Outdoor")
+    assert custom in charts.PALETTE and custom == charts.bucket_color("Outdoor")
+    code = "from pipelines.report.charts import bucket_color; print(bucket_color('Outdoor'))"
+    other_run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "123"},
+    )  # fmt: skip
+    assert other_run.stdout.strip() == custom

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ import duckdb
 from benchmarks.common import hcp_tables, warehouse_snapshot
 
 __all__ = [
+    "VOID_INVOICE",
     "assert_same_warehouse",
+    "job_revenue",
     "query",
     "table_counts",
     "table_names",
@@ -70,3 +73,22 @@ def write_lead_file(
     writer.writerows(rows)
     path.write_bytes(bom + buf.getvalue().encode(encoding))
     return path
+
+
+VOID_INVOICE = ("voided", "canceled")
+
+
+def job_revenue(job: dict[str, Any], invoices: list[dict[str, Any]]) -> Decimal:
+    """HCP's job revenue of one sandbox job, in dollars, by docs/models.md and never the models'
+    SQL: 0 unless completed, else the job's subtotal minus the discounts of its newest non-void
+    invoice (by invoice date, then invoice number, then id), since every invoice repeats them."""
+    if job.get("deleted_at") or not job["work_status"].startswith("complete"):
+        return Decimal("0.00")
+    billing = [inv for inv in invoices if inv["status"] not in VOID_INVOICE]
+    newest = max(
+        billing,
+        key=lambda inv: (inv["invoice_date"] or "", inv["invoice_number"] or "", inv["id"]),
+        default={},
+    )
+    discount = sum(d["amount"] for d in newest.get("discounts") or [])
+    return Decimal(job["subtotal"] - discount) / 100

@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from transforms.project import TARGET_SCHEMA, Audit, Model, ProjectError, load_project, split_top
+from transforms.seeds import read_seed
 
 DEFAULT_ACCOUNT = "default"
 _SOURCE = re.compile(r"@source\s*\(")
@@ -142,15 +143,13 @@ def expand_sources(sql: str, catalog: Catalog, notes: set[str]) -> str:
     return "".join(out)
 
 
-def _seed_sql(model: Model, path_override: Path | None = None) -> str:
-    seed_path = path_override or model.seed_path
-    assert seed_path is not None
-    cols = ", ".join(f"'{c}': '{t}'" for c, t in model.column_types.items())
-    path = str(seed_path).replace("'", "''")
-    return (
-        f"SELECT * FROM read_csv('{path}', header = true, auto_detect = false, "
-        f"columns = {{{cols}}}, quote = '\"', escape = '\"')"
-    )
+def _load_seed(con: duckdb.DuckDBPyConnection, model: Model, rows: list[tuple]) -> None:
+    """Create the seed's table from the rows `transforms.seeds` read (typed, line-checked)."""
+    cols = ", ".join(f"{_quote(c)} {t}" for c, t in model.column_types.items())
+    con.execute(f"CREATE OR REPLACE TABLE {model.name} ({cols})")
+    if rows:
+        marks = ", ".join("?" for _ in model.column_types)
+        con.executemany(f"INSERT INTO {model.name} VALUES ({marks})", rows)
 
 
 def build_model(
@@ -159,17 +158,18 @@ def build_model(
     catalog: Catalog,
     notes: set[str],
     seed_path: Path | None = None,
+    seed_rows: list[tuple] | None = None,
 ) -> ModelResult:
     started = time.perf_counter()
-    if model.kind == "SEED":
-        seed_path = seed_path or model.seed_path
-        if seed_path is None or not seed_path.exists():
-            raise TransformError(f"{model.name}: seed file {seed_path} is missing")
-        select = _seed_sql(model, seed_path)
-    else:
-        select = expand_sources(model.query, catalog, notes)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {model.name} AS {select}")
+        if model.kind == "SEED":
+            seed_path = seed_path or model.seed_path
+            if seed_path is None:
+                raise TransformError(f"{model.name}: no seed file")
+            _load_seed(con, model, read_seed(model, seed_path) if seed_rows is None else seed_rows)
+        else:
+            select = expand_sources(model.query, catalog, notes)
+            con.execute(f"CREATE OR REPLACE TABLE {model.name} AS {select}")
     except duckdb.Error as exc:
         where = seed_path if model.kind == "SEED" else model.path
         raise TransformError(f"{model.name} ({where}): {exc}") from exc
@@ -200,8 +200,9 @@ def run_project(
 ) -> RunResult:
     """Build all models in one transaction, audit them, commit only if no blocking audit fails.
 
-    `seeds` replaces seed CSVs by model table name (`{"marketing_spend": path}`): the demo uses it
-    to show ROI with sample spend without shipping made-up spend to real users.
+    `seeds` replaces seed CSVs by model table name (`{"marketing_spend": path}`): a user's own
+    spend and lead-source map (`hcp transform --seeds DIR`), or the demo's sample spend, which is
+    not shipped to real users.
     """
     models = load_project() if models is None else models
     seeds = seeds or {}
@@ -213,6 +214,13 @@ def run_project(
         raise TransformError(
             "no raw HCP data in this database (schema `hcp`): run `hcp sync` first"
         )
+    # Every seed is read before anything is built: a bad value stops the run with its file, line
+    # and value, and no model is touched.
+    seed_rows = {
+        m.table: read_seed(m, seeds.get(m.table) or m.seed_path)
+        for m in models
+        if m.kind == "SEED" and (seeds.get(m.table) or m.seed_path) is not None
+    }
     result = RunResult()
     notes: set[str] = set()
     con.execute("BEGIN TRANSACTION")
@@ -221,7 +229,9 @@ def run_project(
         for macro in MACROS:
             con.execute(macro)
         for model in models:
-            built = build_model(con, model, catalog, notes, seeds.get(model.table))
+            built = build_model(
+                con, model, catalog, notes, seeds.get(model.table), seed_rows.get(model.table)
+            )
             result.models.append(built)
             if on_model is not None:
                 on_model(built)

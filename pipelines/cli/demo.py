@@ -70,10 +70,11 @@ QUERIES: tuple[tuple[str, str], ...] = (
         "FROM analytics.lead_source_performance GROUP BY 1 ORDER BY revenue DESC;",
     ),
     (
-        "Paid sources: spend, cost per job and ROI by month",
-        "SELECT month, lead_source, marketing_spend, new_jobs, cost_per_job, job_revenue, roi\n"
-        "FROM analytics.lead_source_performance WHERE marketing_spend IS NOT NULL\n"
-        "ORDER BY month DESC, roi DESC LIMIT 12;",
+        "Paid channels: spend, cost per customer and ROAS (revenue / spend) by month",
+        "SELECT month, lead_source_bucket, marketing_spend, new_customers, cost_per_customer, "
+        "job_revenue, roas\n"
+        "FROM analytics.lead_source_bucket_performance WHERE marketing_spend IS NOT NULL\n"
+        "ORDER BY month DESC, roas DESC LIMIT 12;",
     ),
     (
         "What the pushed leads became",
@@ -374,7 +375,9 @@ def _summary(console: Console, result: DemoResult) -> None:
     )
     for path in result.reports:
         console.print(f"Report:       [bold]{escape(str(path))}[/]")
-    console.print("\nThree queries to try (DuckDB CLI: `duckdb FILE`, or Python below):")
+    console.print(
+        "\nThree queries to try (Python below, or the DuckDB shell, a separate install: README):"
+    )
     for title, sql in QUERIES:
         console.print(f"\n[bold]-- {escape(title)}[/]")
         console.print(escape(sql), highlight=False, soft_wrap=True)

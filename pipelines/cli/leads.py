@@ -276,7 +276,10 @@ def test_command(
 
 def _print_status(report: Any) -> None:
     if not report.counts:
-        out.print("No leads staged yet: `hcp leads load FILE.csv` or INSERT INTO staging.leads.")
+        out.print(
+            "No leads staged yet: `hcp leads load FILE.csv`, or INSERT INTO staging.leads "
+            "(on a fresh warehouse `hcp leads retry` creates the tables first; docs/leads.md)."
+        )
         return
     counts = Table("account", "status", "leads", title="Leads by status", title_justify="left")
     for account, status, n in report.counts:

@@ -6,6 +6,9 @@ line and exit 1 (nothing committed, `pipelines.transform` guarantees it).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -15,13 +18,22 @@ from pipelines.transform import AuditError, TransformError, run_transforms
 from transforms.project import ProjectError
 
 
-def transform_command(db: DbOption = None) -> None:
+def transform_command(
+    db: DbOption = None,
+    seeds: Path | None = typer.Option(
+        None,
+        "--seeds",
+        help="A folder with your own marketing_spend.csv and/or lead_source_map.csv; they "
+        "replace the package's (default: transform.seeds_dir in .dlt/config.toml, or TRANSFORM__SEEDS_DIR).",
+    ),
+) -> None:
     """Apply transforms/ into schema `analytics` (dependency order, audited, all-or-nothing)."""
     console = Console()
     path = configured_db_path(db)
     try:
         result = run_transforms(
             path,
+            seeds_dir=seeds,
             on_model=lambda m: console.print(
                 f"  [green]built[/] {m.name} [dim]({m.rows:,} rows, {m.seconds:.2f}s)[/]"
             ),

@@ -20,12 +20,15 @@ FORMATS = (".html", ".png", ".csv")
 
 
 def write_csv(report: AttributionReport, out: Path) -> Path:
-    """Machine-readable: every field of every row, exact decimals, no totals row.
+    """Machine-readable: every field of every row, exact decimals, no totals row; in the bucket
+    view the first column is `lead_source_bucket` (there is no lead source to name).
 
     Figures are written as numbers (unquoted, negatives as `-12.50`); text cells are quoted and
     one starting with = + - @ tab or CR gets a leading `'` (`pipelines.csvsafe`).
     """
     names = [f.name for f in fields(SourceRow)]
+    if report.by == "bucket":
+        names.remove("lead_source")
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = safe_writer(handle)
         writer.writerow(names)
@@ -60,10 +63,12 @@ def attribution_report(
     db_path: str | Path,
     *,
     since: date | None = None,
+    until: date | None = None,
+    by: str = "source",
     account: str | None = None,
     out: str | Path | list[str | Path] | None = None,
 ) -> tuple[AttributionReport, list[Path]]:
     """Load the report and write each file in `out`; returns the report and the paths written."""
-    report = load_report(db_path, since=since, account=account)
+    report = load_report(db_path, since=since, account=account, until=until, by=by)
     outs = [] if out is None else (list(out) if isinstance(out, list) else [out])
     return report, [write_report(report, o) for o in outs]

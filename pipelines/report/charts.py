@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
+import zlib
 from decimal import Decimal
 from typing import Any
 
 import altair as alt
 import vl_convert as vlc
 
-from pipelines.report.model import AttributionReport, SourceRow, visible_columns
+from pipelines.report.model import AttributionReport, SourceRow, footnotes, visible_columns
 
 ROW_HEIGHT = 22
 BAR_WIDTH = 360
@@ -28,22 +30,41 @@ PALETTE = [
     "#ca8a04", "#db2777", "#4b5563", "#65a30d", "#7c3aed", "#0d9488",
 ]  # fmt: skip
 NO_SOURCE = "#9ca3af"
+# The shipped map's buckets keep these colours in every report; any other bucket gets a palette
+# colour from a hash of its name, so the same bucket is the same colour in every run and file.
+BUCKET_COLORS = {
+    "Google": "#2563eb",
+    "Facebook": "#7c3aed",
+    "Referral": "#16a34a",
+    "Repeat customer": "#65a30d",
+    "Website": "#0891b2",
+    "Yelp": "#dc2626",
+    "Angi": "#ea580c",
+    "Thumbtack": "#0d9488",
+    "Nextdoor": "#ca8a04",
+    "Signs & vehicles": "#db2777",
+    "Other": "#4b5563",
+    "No lead source": NO_SOURCE,
+}
+TREND_HEIGHT = 180
+NOTE_WIDTH = 150  # characters per footnote line in the PNG
+
+
+def bucket_color(bucket: str) -> str:
+    """The bucket's colour: fixed for the shipped buckets, else by a hash of its name (stable
+    across runs, unlike Python's `hash`)."""
+    return BUCKET_COLORS.get(bucket) or PALETTE[zlib.crc32(bucket.encode()) % len(PALETTE)]
 
 
 def _bucket_colors(report: AttributionReport) -> tuple[list[str], list[str]]:
-    """Stable colours: buckets in revenue order, grey for 'No lead source'."""
+    """Buckets in revenue order (the legend's), each with its own stable colour."""
     buckets: list[str] = []
-    for row in report.rows:
-        if row.lead_source_bucket not in buckets:
-            buckets.append(row.lead_source_bucket)
-    colors, i = [], 0
-    for b in buckets:
-        if b == "No lead source":
-            colors.append(NO_SOURCE)
-        else:
-            colors.append(PALETTE[i % len(PALETTE)])
-            i += 1
-    return buckets, colors
+    for name in [r.lead_source_bucket for r in report.rows] + [
+        m.lead_source_bucket for m in report.trend
+    ]:
+        if name not in buckets:
+            buckets.append(name)
+    return buckets, [bucket_color(b) for b in buckets]
 
 
 def _values(report: AttributionReport) -> list[dict[str, Any]]:
@@ -61,12 +82,70 @@ def _values(report: AttributionReport) -> list[dict[str, Any]]:
     ]
 
 
-def bar_chart(report: AttributionReport) -> alt.HConcatChart:
-    """Revenue and jobs by lead source, sources sorted by revenue, coloured by bucket."""
+def _color(report: AttributionReport, legend: bool = True) -> alt.Color:
+    buckets, colors = _bucket_colors(report)
+    return alt.Color(
+        "bucket:N",
+        title="Bucket",
+        scale=alt.Scale(domain=buckets, range=colors),
+        legend=alt.Legend(orient="bottom", columns=6, labelFontSize=11, titleFontSize=11)
+        if legend
+        else None,
+    )
+
+
+def trend_chart(report: AttributionReport) -> alt.LayerChart:
+    """Revenue by cohort month, stacked by bucket; spend as a line when there is any."""
+    values = [
+        {
+            "month": m.month.strftime("%Y-%m"),
+            "bucket": m.lead_source_bucket,
+            "revenue": float(m.job_revenue),
+            "customers": m.new_customers,
+        }
+        for m in report.trend
+    ]
+    months = [m.strftime("%Y-%m") for m, *_ in report.months()]
+    x = alt.X("month:O", sort=months, title="Month the customers were created")
+    bars = (
+        alt.Chart(alt.Data(values=values))
+        .mark_bar()
+        .encode(
+            x=x,
+            y=alt.Y("sum(revenue):Q", title="Revenue ($)", axis=alt.Axis(format="$,.0f")),
+            color=_color(report, legend=False),
+            tooltip=[
+                "month:O",
+                "bucket:N",
+                alt.Tooltip("revenue:Q", format="$,.2f"),
+                "customers:Q",
+            ],
+        )
+    )
+    layers: list[Any] = [bars]
+    spend = [
+        {"month": m.strftime("%Y-%m"), "spend": float(s)}
+        for m, _, _, _, s, _ in report.months()
+        if s
+    ]
+    if spend:
+        layers.append(
+            alt.Chart(alt.Data(values=spend))
+            .mark_line(color="#111827", point=True, strokeDash=[4, 3])
+            .encode(x=x, y="spend:Q", tooltip=["month:O", alt.Tooltip("spend:Q", format="$,.2f")])
+        )
+    title = "Monthly trend: revenue by bucket" + (" (dashed: spend)" if spend else "")
+    return alt.layer(*layers).properties(
+        width=BAR_WIDTH * 1.7 + 24, height=TREND_HEIGHT, title=title
+    )
+
+
+def bar_chart(report: AttributionReport) -> alt.VConcatChart:
+    """Revenue and jobs by lead source (or bucket), sorted by revenue, coloured by bucket, over
+    the monthly trend."""
     data = alt.Data(values=_values(report))
     order = [r.lead_source for r in report.rows]
     height = max(ROW_HEIGHT * len(order), 60)
-    buckets, colors = _bucket_colors(report)
     y = alt.Y("source:N", sort=order, title=None, axis=alt.Axis(labelLimit=180, labelFontSize=12))
     revenue = alt.Chart(data).encode(y=y)
     revenue = alt.layer(
@@ -76,18 +155,13 @@ def bar_chart(report: AttributionReport) -> alt.HConcatChart:
                 title="Revenue from completed jobs ($)",
                 axis=alt.Axis(format="$,.0f", tickCount=5),
             ),
-            color=alt.Color(
-                "bucket:N",
-                title="Bucket",
-                scale=alt.Scale(domain=buckets, range=colors),
-                legend=alt.Legend(orient="bottom", columns=6, labelFontSize=11, titleFontSize=11),
-            ),
+            color=_color(report),
             tooltip=["source:N", "bucket:N", alt.Tooltip("revenue:Q", format="$,.2f")],
         ),
         revenue.mark_text(align="left", dx=4, fontSize=11, color="#374151").encode(
             x="revenue:Q", text="revenue_label:N"
         ),
-    ).properties(width=BAR_WIDTH, height=height, title="Revenue by lead source")
+    ).properties(width=BAR_WIDTH, height=height, title=f"Revenue by {report.label}")
     jobs_base = alt.Chart(data).encode(
         y=y.axis(labels=False, ticks=False, domain=False, title=None)
     )
@@ -102,8 +176,9 @@ def bar_chart(report: AttributionReport) -> alt.HConcatChart:
         jobs_base.mark_text(align="left", dx=4, fontSize=11, color="#374151").encode(
             x="jobs:Q", text="jobs:Q"
         ),
-    ).properties(width=BAR_WIDTH * 0.7, height=height, title="Jobs by lead source")
-    return alt.hconcat(revenue, jobs, spacing=24)
+    ).properties(width=BAR_WIDTH * 0.7, height=height, title=f"Jobs by {report.label}")
+    top = alt.hconcat(revenue, jobs, spacing=24)
+    return alt.vconcat(top, trend_chart(report), spacing=28) if report.trend else top
 
 
 def _configured(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -146,7 +221,8 @@ def _table_svg(report: AttributionReport, top: float, left: float) -> tuple[str,
     """The table as SVG text (exact column alignment, which Vega-Lite concat cannot promise)."""
     cols = visible_columns(report)
     widths = [
-        170 if c.header == "Lead source" else 130 if c.header == "Bucket" else 84 for c in cols
+        170 if not c.numeric else 118 if c.header in ("Est. close", "Cost/customer") else 84
+        for c in cols
     ]
     parts: list[str] = []
     rows: list[tuple[SourceRow, bool]] = [(r, False) for r in report.rows] + [(report.total, True)]
@@ -179,7 +255,7 @@ def _table_svg(report: AttributionReport, top: float, left: float) -> tuple[str,
             )
         x = left
         for col, w in zip(cols, widths, strict=True):
-            value = "" if total and col.header == "Bucket" else col.render(row)
+            value = "" if total and col is cols[1] and not col.numeric else col.render(row)
             parts.append(
                 _text(
                     x + (w - 6 if col.numeric else 0),
@@ -215,8 +291,14 @@ def report_svg(report: AttributionReport) -> str:
     cw, ch = _svg_size(chart)
     chart_top = pad + 84
     table, tw, th = _table_svg(report, chart_top + ch + 24, pad)
-    width = max(cw, tw) + 2 * pad
-    height = chart_top + ch + 24 + th + pad
+    notes_top = chart_top + ch + 24 + th + 20
+    lines = [ln for note in footnotes(report) for ln in textwrap.wrap(note, NOTE_WIDTH)]
+    notes = "".join(
+        _text(pad, notes_top + 16 * i, line, size=11, color="#6b7280")
+        for i, line in enumerate(lines)
+    )
+    width = max(cw, tw, NOTE_WIDTH * 6.2) + 2 * pad
+    height = notes_top + 16 * len(lines) + pad
     nested = re.sub(r"^<svg", f'<svg x="{pad}" y="{chart_top}"', chart.strip(), count=1)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -224,6 +306,7 @@ def report_svg(report: AttributionReport) -> str:
         + "".join(head)
         + nested
         + table
+        + notes
         + "</svg>"
     )
 
@@ -262,10 +345,11 @@ def report_html(report: AttributionReport) -> str:
         for r in report.rows
     )
     foot = "".join(
-        f'<td class="{"n" if c.numeric else ""}">{html.escape(c.render(t) if c.header != "Bucket" else "")}</td>'
-        for c in cols
+        f'<td class="{"n" if c.numeric else ""}">{html.escape("" if i == 1 and not c.numeric else c.render(t))}</td>'
+        for i, c in enumerate(cols)
     )
     generated = report.generated_at.strftime("%Y-%m-%d %H:%M UTC")
+    notes = "<br>\n".join(html.escape(n) for n in footnotes(report))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Lead-source attribution — {html.escape(who)}</title>
@@ -297,10 +381,6 @@ tfoot td {{ font-weight: 700; border-top: 2px solid #111827; }}
 </tbody>
 <tfoot><tr>{foot}</tr></tfoot>
 </table>
-<p class="note">Attribution by customer, as HCP's Marketing ROI table does: every figure belongs to the
-customers created in the period with that lead source, whenever their jobs happened. Revenue is
-completed jobs' subtotal minus discounts, without tax or tips. Paid nets refunds. The totals of
-cost per job and ROI cover only the sources with spend. Source:
-analytics.lead_source_performance in {html.escape(report.db_path.name)}.</p>
+<p class="note">{notes}</p>
 </body></html>
 """

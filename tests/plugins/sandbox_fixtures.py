@@ -3,6 +3,8 @@
 - `sandbox`: one default sandbox (seed 42, scale 1) per test session, reset to the seed and its
   original settings before each test that uses it, so tests can write freely.
 - `sandbox_factory`: starts sandboxes with custom settings for one test and stops them after.
+- `synced_warehouse`: one sync of the default sandbox per session, shared by every module that
+  reads the models (copy it before writing: `shutil.copy(synced_warehouse, tmp_path / ...)`).
   Seeded datasets are built once per data-shaping settings and shared (the store never
   mutates seeded records), so extra sandboxes start in milliseconds.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,6 +54,23 @@ def sandbox(_sandbox_session: SandboxHandle) -> SandboxHandle:
     handle.state.store.settings = SandboxSettings()
     handle.state.reset()
     return handle
+
+
+@pytest.fixture(scope="session")
+def synced_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, _sandbox_session: SandboxHandle
+) -> Path:
+    """The default sandbox synced once (its seeded data, reset first); treat it as read-only."""
+    from pipelines.config import Account
+    from pipelines.sync import sync_account
+
+    handle = _sandbox_session
+    handle.state.reset()
+    db = tmp_path_factory.mktemp("synced") / "synced.duckdb"
+    account = Account("default", handle.api_key, handle.base_url, rate_limit=0.0)
+    result = sync_account(account, db, pipelines_dir=db.parent / "dlt")
+    assert result.ok, result.message
+    return db
 
 
 SandboxFactory = Callable[..., SandboxHandle]

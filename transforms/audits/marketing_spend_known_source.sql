@@ -1,12 +1,13 @@
 AUDIT (
   name marketing_spend_known_source,
-  model analytics.marketing_spend,
+  model analytics.marketing_spend_matched,
   blocking false,
-  description 'Warns about spend on a lead source no customer has (a typo in the seed?): its ROI row will show spend and no customers.'
+  description 'Warns about spend naming neither a bucket nor a Lead Source any customer has (a typo in the seed?): it shows spend and no customers, in bucket Other unless the map knows the name.'
 );
 
-SELECT s.lead_source, s.month, s.amount
-FROM analytics.marketing_spend AS s
-WHERE NOT EXISTS (
-  SELECT 1 FROM analytics.customers AS c WHERE c.lead_source = trim(s.lead_source)
-)
+SELECT s.account, s.spent_on, s.month, s.amount
+FROM analytics.marketing_spend_matched AS s
+WHERE s.spend_level = 'lead_source'
+  AND NOT EXISTS (
+    SELECT 1 FROM analytics.customers AS c WHERE c.account = s.account AND c.lead_source = s.lead_source
+  )

@@ -17,6 +17,7 @@ MODEL (
     due_amount = 'still due, dollars',
     amount_paid = 'payments with status succeeded or paid, refunds subtracted, dollars; different money on each invoice, so it adds up per job',
     invoice_date = 'invoice date (UTC)',
+    due_at = 'when payment is due (UTC; the invoice date for due-on-receipt)',
     paid_at = 'when it was paid in full (UTC)'
   ),
   audits (
@@ -31,7 +32,7 @@ WITH inv AS (
     hcp.invoices,
     account VARCHAR, _dlt_id VARCHAR, id VARCHAR, job_id VARCHAR, invoice_number VARCHAR,
     status VARCHAR, subtotal BIGINT, amount BIGINT, due_amount BIGINT,
-    invoice_date TIMESTAMPTZ, paid_at TIMESTAMPTZ
+    invoice_date TIMESTAMPTZ, due_at TIMESTAMPTZ, paid_at TIMESTAMPTZ
   )
 ),
 listed_discounts AS (
@@ -76,6 +77,7 @@ SELECT
   dollars(i.due_amount) AS due_amount,
   dollars(coalesce(p.cents, 0)) AS amount_paid,
   i.invoice_date,
+  i.due_at,
   i.paid_at
 FROM inv AS i
 LEFT JOIN discounts AS d ON d._dlt_parent_id = i._dlt_id

@@ -3,7 +3,7 @@ MODEL (
   kind FULL,
   grain (account, lead_source, month),
   owner analytics,
-  description 'Which lead sources make money. Attribution by customer, as HCP''s Marketing ROI table does: every figure belongs to the cohort of customers created in `month` (company time zone) with that Lead Source, whenever their jobs happened. Rows of analytics.marketing_spend with no customers appear too (new_customers 0).',
+  description 'Which lead sources make money. Attribution by customer, as HCP''s Marketing ROI table does: every figure belongs to the cohort of customers created in `month` (company time zone) with that Lead Source, whenever their jobs happened. Spend is the source spend of analytics.marketing_spend_matched (rows naming this exact Lead Source); spend given per bucket is in analytics.lead_source_bucket_performance only. Spend rows with no customers appear too (new_customers 0).',
   column_descriptions (
     account = 'HCP account name (default with one key)',
     lead_source = 'the customer''s Lead Source, spaces trimmed; ''No lead source'' when unset',
@@ -19,9 +19,10 @@ MODEL (
     new_estimates = 'their estimates',
     estimates_won = 'of those, estimates with an approved option',
     estimate_close_rate = 'estimates_won / new_estimates, 0..1 (NULL without estimates)',
-    marketing_spend = 'spend from analytics.marketing_spend for this lead source and month, dollars (NULL when none recorded)',
+    marketing_spend = 'source spend (a seed row naming this exact Lead Source, not a bucket) for this month, dollars (NULL when none recorded)',
+    cost_per_customer = 'marketing_spend / new_customers, dollars (NULL without spend or customers)',
     cost_per_job = 'marketing_spend / new_jobs, dollars (NULL without spend or jobs)',
-    roi = 'job_revenue / marketing_spend (NULL without spend)'
+    roas = 'return on ad spend: job_revenue / marketing_spend, e.g. 3.00 = $3 of revenue per $1 spent (NULL without spend)'
   ),
   audits (
     unique_combination_of_columns(columns := (account, lead_source, month)),
@@ -70,24 +71,16 @@ cohorts AS (
   GROUP BY c.account, c.lead_source, c.created_month
 ),
 spend AS (
-  SELECT
-    coalesce(nullif(trim(account), ''), 'default') AS account,
-    trim(lead_source) AS lead_source,
-    CAST(date_trunc('month', month) AS DATE) AS month,
-    sum(amount) AS amount
-  FROM analytics.marketing_spend
+  SELECT account, lead_source, month, any_value(lead_source_bucket) AS bucket, sum(amount) AS amount
+  FROM analytics.marketing_spend_matched
+  WHERE spend_level = 'lead_source'
   GROUP BY 1, 2, 3
-),
-buckets AS (
-  SELECT lower(trim(lead_source)) AS key, any_value(bucket) AS bucket
-  FROM analytics.lead_source_map
-  GROUP BY 1
 ),
 joined AS (
   SELECT
     coalesce(c.account, s.account) AS account,
     coalesce(c.lead_source, s.lead_source) AS lead_source,
-    coalesce(c.lead_source_bucket, b.bucket, 'Other') AS lead_source_bucket,
+    coalesce(c.lead_source_bucket, s.bucket, 'Other') AS lead_source_bucket,
     coalesce(c.month, s.month) AS month,
     coalesce(c.new_customers, 0) AS new_customers,
     coalesce(c.new_jobs, 0) AS new_jobs,
@@ -101,7 +94,6 @@ joined AS (
   FROM cohorts AS c
   FULL OUTER JOIN spend AS s
     ON s.account = c.account AND s.lead_source = c.lead_source AND s.month = c.month
-  LEFT JOIN buckets AS b ON b.key = lower(s.lead_source)
 )
 SELECT
   account,
@@ -119,7 +111,8 @@ SELECT
   estimates_won,
   CAST(estimates_won / nullif(new_estimates, 0) AS DECIMAL(6, 4)) AS estimate_close_rate,
   marketing_spend,
+  CAST(marketing_spend / nullif(new_customers, 0) AS DECIMAL(18, 2)) AS cost_per_customer,
   CAST(marketing_spend / nullif(new_jobs, 0) AS DECIMAL(18, 2)) AS cost_per_job,
-  CAST(job_revenue / nullif(marketing_spend, 0) AS DECIMAL(18, 2)) AS roi
+  CAST(job_revenue / nullif(marketing_spend, 0) AS DECIMAL(18, 2)) AS roas
 FROM joined
 ORDER BY account, month, lead_source
