@@ -326,3 +326,18 @@ def test_customer_update_and_embedded_customer_lead(hcp: FakeHCP, tmp_path: Path
         "lead_source": "Web",
         "customer": {"email": "bob@x.io", "first_name": "Bob"},
     }
+
+
+def test_a_fixed_row_staged_again_under_its_key_replaces_the_failed_one(
+    hcp: FakeHCP, tmp_path: Path
+) -> None:
+    db = tmp_path / "w.duckdb"
+    hcp.add("/api/price_book/materials", uuid="m1", price=100)
+    with duckdb.connect(str(db)) as con:
+        first = stage(con, "materials", [{"key": "q3-1", "uuid": "m1", "price_dollars": "call us"}])
+        again = stage(con, "materials", [{"key": "q3-1", "uuid": "m1", "price_dollars": "1.25"}])
+        same = stage(con, "materials", [{"key": "q3-1", "uuid": "m1", "price_dollars": "9.99"}])
+    assert (first.inserted, again.restaged, same.already_staged) == (1, 1, 1)
+    _push(db, "materials", [])
+    assert _rows(db, "materials")[0]["status"] == "updated"
+    assert hcp.records["/api/price_book/materials"][0]["price"] == 125

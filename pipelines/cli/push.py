@@ -165,8 +165,8 @@ def retry_command(
 def _print_staged(staged: StageResult) -> None:
     failed = staged.failed
     out.print(
-        f"{staged.object}: {len(staged.rows)} rows -> staged {staged.inserted}, already staged "
-        f"{staged.already_staged}, failed {len(failed)}",
+        f"{staged.object}: {len(staged.rows)} rows -> staged {staged.inserted}, re-staged "
+        f"{staged.restaged}, already staged {staged.already_staged}, failed {len(failed)}",
         highlight=False,
     )
     for s in failed[:SHOWN]:

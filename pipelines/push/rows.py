@@ -212,11 +212,21 @@ def claimable(failed_before: datetime) -> tuple[str, list[Any]]:
 # ====================================================================== changing a row's state
 
 
-def stage_rows(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    """Insert rows (object, row_key, account, operation, target, fields, status, error_reason);
-    a (object, row_key) staged before is left untouched. Return (inserted, already staged)."""
+# A row the stager failed (bad input) that no push has touched: staging its key again with new
+# values replaces it, so a fixed file can be loaded again under the same keys.
+STAGE_FAILED_SQL = "status = 'failed_permanent' AND coalesce(attempts, 0) = 0"
+
+
+def stage_rows(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
+) -> tuple[int, int, int]:
+    """Insert rows (object, row_key, account, operation, target, fields, status, error_reason).
+
+    A key staged before is left untouched, unless the stager failed it and no push touched it
+    (`STAGE_FAILED_SQL`): then its new values replace it. Return (inserted, restaged, already).
+    """
     if not rows:
-        return 0, 0
+        return 0, 0, 0
     cols = (
         "object",
         "row_key",
@@ -230,14 +240,27 @@ def stage_rows(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -
     values = [
         tuple(json.dumps(r.get(c)) if c == "fields" else r.get(c) for c in cols) for r in rows
     ]
-    before = _count(con)
+    keys = {(r["object"], r["row_key"]) for r in rows}
+    existing = {
+        (str(o), str(k)): bool(f)
+        for o, k, f in con.execute(
+            f"SELECT object, row_key, {STAGE_FAILED_SQL} FROM staging.push_rows "
+            "WHERE object IN (SELECT unnest(?))",
+            [sorted({o for o, _ in keys})],
+        ).fetchall()
+        if (str(o), str(k)) in keys
+    }
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols[2:])
     con.executemany(
         f"INSERT INTO staging.push_rows ({', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?::JSON, "
-        "coalesce(?, 'pending'), ?) ON CONFLICT (object, row_key) DO NOTHING",
+        "coalesce(?, 'pending'), ?) ON CONFLICT (object, row_key) DO UPDATE SET "
+        f"{updates}, updated_at = now() WHERE push_rows.status = 'failed_permanent' "
+        "AND coalesce(push_rows.attempts, 0) = 0",  # STAGE_FAILED_SQL, on the existing row
         values,
     )
-    inserted = _count(con) - before
-    return inserted, len(rows) - inserted
+    restaged = sum(1 for failed in existing.values() if failed)
+    already = len(existing) - restaged
+    return len(keys) - len(existing), restaged, already
 
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:

@@ -5,7 +5,8 @@ same content again is a no-op and a changed price is a new row), `operation` (el
 else `update`/`rename` when the row names its `uuid`/`id`, `create` otherwise), `uuid` or `id`
 (the record an update changes), `account` (else the one given), and the desired fields by
 HCP's names. A row that cannot become a request is staged `failed_permanent` with its reason
-("line N: ..."), so nothing is lost and the rest proceed. It never talks to HCP.
+("line N: ..."), so nothing is lost and the rest proceed; staging its key again once fixed
+replaces it (`rows.STAGE_FAILED_SQL`). It never talks to HCP.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class StageResult:
     object: str
     rows: list[Staged] = field(default_factory=list)
     inserted: int = 0
+    restaged: int = 0  # failed by the stager before, replaced by this input's values
     already_staged: int = 0
 
     @property
@@ -153,6 +155,8 @@ def stage(
     rows.ensure_schema(con)
     result = StageResult(object_name, planned)
     con.execute("BEGIN TRANSACTION")
-    result.inserted, result.already_staged = rows.stage_rows(con, [s.row for s in planned])
+    result.inserted, result.restaged, result.already_staged = rows.stage_rows(
+        con, [s.row for s in planned]
+    )
     con.execute("COMMIT")
     return result
