@@ -38,10 +38,6 @@ class PushObject:
     query: tuple[str, ...] = ()  # create fields HCP also wants as query parameters
     link_existing: bool = True  # a create whose natural key HCP already has is `linked`
 
-    @property
-    def label(self) -> str:
-        return self.name
-
     def update_path(self, target: str) -> str:
         return f"{self.path}/{target}"
 
