@@ -16,6 +16,9 @@ the per-area modules rather than re-implementing them:
 - push at 5 and 20 req/s: `bench_leads.bench_push` (>= 90% of the limit, 0 duplicates);
 - CSV load at 1x and 10x rows: `bench_leads.bench_load` (time, peak RSS);
 - scaling: sync wall per record at each scale vs the smallest (linear or better);
+- object push: `bench_push_objects.bench_push_objects`: 1,000 material price updates at
+  `--object-rate` req/s (>= 90% of the limit), 100 creates (0 duplicates), and the same prices
+  again after a sync (0 writes: the diff finds nothing to change);
 - webhooks: `bench_webhooks.bench_webhooks`: `hcp webhooks serve` in its own process, 1,000
   signed events from 4 sender threads (quick: 300) -> events acknowledged per second and POST
   latency; the drain's apply time; event -> warehouse row with the 60 s drain schedule
@@ -37,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_leads, bench_sync, bench_webhooks
+from benchmarks import bench_leads, bench_push_objects, bench_sync, bench_webhooks
 from benchmarks.common import child_env, load_average, machine, median, run_measured
 from benchmarks.floor import floor_sync
 
@@ -144,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--webhook-events", type=int, default=None, help="signed events, default 1000 (quick: 300)"
     )
+    p.add_argument("--object-rate", type=float, default=50.0, help="object push rate limit, req/s")
     p.add_argument("--out", default=None, help="also write the markdown here")
     a = p.parse_args(argv)
     repeats = a.repeats or (1 if a.quick else 3)
@@ -208,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         hooks = bench_webhooks.bench_webhooks(webhook_events, 4, tmp / "webhooks")
         _say(out, bench_webhooks.describe(hooks) + f"; load {load_average()}")
+        (tmp / "objects").mkdir()
+        objects = bench_push_objects.bench_push_objects(a.object_rate, tmp / "objects")
+        _say(out, bench_push_objects.describe(objects) + f"; load {load_average()}")
 
     big, small = max(scales), min(scales)
     b, s0 = per_scale[big], per_scale[small]
@@ -281,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{hooks['drained_full']:,} events {hooks['drain_full_s']:.2f} s) | within the schedule "
         f"| {verdict(hooks['event_to_row_max_s'] <= 2 * hooks['schedule_s'])} |",
     ]
+    summary.append(
+        f"| object push at {objects['rate_limit']:g} req/s: {objects['updates']:,} material "
+        f"updates share of limit, duplicates, writes of a no-change rerun | "
+        f"**{objects['update_share_of_limit']:.1%}**, {objects['duplicates']}, "
+        f"**{objects['rerun_writes']}** | >= 90%, 0, 0 | {verdict(bench_push_objects.ok(objects))} |"
+    )
     if detail:
         full_min = bench_sync.minimum(detail["counts"], first_run=True)
         again_min = bench_sync.minimum(detail["counts"], first_run=False)

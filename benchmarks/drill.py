@@ -14,6 +14,9 @@ Drills (each prints what it did, its figures and PASS/FAIL; exit code 1 if any f
 - kills: SIGKILLs at random moments of `hcp sync` and `python -m pipelines.cli leads push`
   subprocesses sharing one DuckDB file, with edits in the sandbox between runs -> after
   recovery runs the warehouse equals a fresh sync and every lead is exactly one customer;
+- object kills (`benchmarks.drill_objects`): SIGKILLs of `python -m pipelines.cli push <object>`
+  mid-sending across every object the push writes -> after recovery each intended create
+  exists exactly once (by its natural key) and each update was applied;
 - bad input: >= 150 malformed lead rows and a dozen malformed CSV files -> every row ends
   `failed_permanent` with a reason, every file is refused with a clear message (or loads what
   it can), nothing crashes or hangs;
@@ -570,7 +573,7 @@ def drill_concurrency(cfg: Config, api_url: str) -> Drill:
 # ====================================================================== main
 
 
-DRILLS = ("faults", "kills", "bad_input", "secrets", "concurrency", "webhooks")
+DRILLS = ("faults", "kills", "object_kills", "bad_input", "secrets", "concurrency", "webhooks")
 
 
 def render(drills: list[Drill], cmd: str, took: float, load: str) -> str:
@@ -662,6 +665,10 @@ def main(argv: list[str] | None = None) -> int:
                     d = drill_faults(cfg)
                 elif name == "kills":
                     d = drill_kills(cfg)
+                elif name == "object_kills":
+                    from benchmarks.drill_objects import drill_object_kills
+
+                    d = drill_object_kills(cfg)
                 elif name == "bad_input":
                     d = drill_bad_input(cfg)
                 elif name == "secrets":

@@ -19,6 +19,17 @@ from typing import Any
 from sandbox.settings import FAULT_KINDS, SandboxSettings
 
 CREATE_CUSTOMER = ("POST", "/customers")
+# Writes whose answer a random `lost` fault may swallow after HCP applied them: the customer
+# create (the lead push), and the object push's creates and updates. POST /lead_sources is left
+# out of the random dice so the lead push's fault runs keep their sequence (queue one to test it).
+LOSABLE_PREFIXES = ("/tags", "/job_fields/job_types", "/api/price_book/", "/leads", "/customers/")
+
+
+def loses_answers(method: str, path: str) -> bool:
+    """True for a write the random `lost` fault may hit (see `LOSABLE_PREFIXES`)."""
+    if (method, path) == CREATE_CUSTOMER:
+        return True
+    return method in ("POST", "PUT") and path.startswith(LOSABLE_PREFIXES)
 
 
 class ConnectionDropped(RuntimeError):
@@ -55,7 +66,7 @@ class FaultPlan:
     ) -> QueuedFault:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose from {list(FAULT_KINDS)}")
-        if kind == "lost":
+        if kind == "lost" and path is None:
             method, path = CREATE_CUSTOMER
         fault = QueuedFault(kind, max(1, int(count)), method.upper() if method else None, path)
         with self._lock:
@@ -67,7 +78,7 @@ class FaultPlan:
             return [vars(f).copy() for f in self._queue]
 
     def pick(self, method: str, path: str, settings: SandboxSettings) -> str | None:
-        creates_customer = (method, path) == CREATE_CUSTOMER
+        losable = loses_answers(method, path)
         with self._lock:
             for fault in self._queue:
                 if fault.matches(method, path):
@@ -81,7 +92,7 @@ class FaultPlan:
             roll, choice = self._rng.random(), self._rng.random()
         if roll >= settings.fault_rate:
             return None
-        kinds = [k for k in settings.faults if k != "lost" or creates_customer]
+        kinds = [k for k in settings.faults if k != "lost" or losable]
         if not kinds:
             return None
         return kinds[int(choice * len(kinds))]

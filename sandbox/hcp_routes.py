@@ -28,6 +28,16 @@ from sandbox.writes import (
     create_tag,
     update_customer,
 )
+from sandbox.writes_catalog import (
+    create_job_type,
+    create_material,
+    create_material_category,
+    create_price_form,
+    rename,
+    update_material,
+    update_material_category,
+    update_price_form,
+)
 
 if TYPE_CHECKING:  # the state imports `shape` (webhook records) from here
     from sandbox.state import SandboxState
@@ -184,13 +194,19 @@ async def _body(request: Request) -> Any:
 
 
 def write_endpoint(
-    state: SandboxState, action: Callable[..., Record], status: int, with_id: bool = False
+    state: SandboxState,
+    action: Callable[..., Record],
+    status: int,
+    with_id: bool = False,
+    with_query: bool = False,
 ) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         try:
             body = await _body(request)
             if with_id:
                 rec = action(state.store, request.path_params["id"], body)
+            elif with_query:
+                rec = action(state.store, body, dict(request.query_params))
             else:
                 rec = action(state.store, body)
         except WriteError as exc:
@@ -212,6 +228,35 @@ def company_endpoint(state: SandboxState) -> Endpoint:
     return endpoint
 
 
+def catalog_write_routes(state: SandboxState) -> list[Route]:
+    """The object push's writes (HCP_API.md §6): picklist renames, job types, the price book."""
+    book = "/api/price_book"
+    creates = [
+        ("/job_fields/job_types", create_job_type, False),
+        (f"{book}/material_categories", create_material_category, False),
+        (f"{book}/materials", create_material, True),
+        (f"{book}/price_forms", create_price_form, False),
+    ]
+    updates = [
+        ("/tags", rename("tags")),
+        ("/lead_sources", rename("lead_sources")),
+        ("/job_fields/job_types", rename("job_types")),
+        (f"{book}/material_categories", update_material_category),
+        (f"{book}/materials", update_material),
+        (f"{book}/price_forms", update_price_form),
+    ]
+    routes = [
+        # the spec answers these creates with 200, not 201
+        Route(path, write_endpoint(state, action, 200, with_query=query), methods=["POST"])
+        for path, action, query in creates
+    ]
+    routes += [
+        Route(path + "/{id}", write_endpoint(state, action, 200, with_id=True), methods=["PUT"])
+        for path, action in updates
+    ]
+    return routes
+
+
 def hcp_routes(state: SandboxState) -> list[Route]:
     routes: list[Route] = [
         Route("/company", company_endpoint(state), methods=["GET"]),
@@ -224,6 +269,7 @@ def hcp_routes(state: SandboxState) -> list[Route]:
         Route("/lead_sources", write_endpoint(state, create_lead_source, 201), methods=["POST"]),
         Route("/tags", write_endpoint(state, create_tag, 201), methods=["POST"]),
         Route("/leads", write_endpoint(state, create_lead, 201), methods=["POST"]),
+        *catalog_write_routes(state),
         *job_children(state),
     ]
     for spec in OBJECTS.values():

@@ -1,7 +1,7 @@
 """The reliability drill's quick mode in CI, so a regression in any drill turns CI red.
 
 `python -m benchmarks.drill --quick` runs every drill at a small size (faults at 10% with every
-kind, 4 SIGKILLs across sync and push, 160 malformed rows and 13 malformed files, the key scan
+kind, 4 SIGKILLs across sync and push, 2 across the object push, 160 malformed rows and 13 malformed files, the key scan
 after a demo-like run and three flows, two sync flows and a push at once, 300 signed webhooks
 with the receiver killed -9 once mid-burst). It runs in its own
 process: it starts its own Prefect test server and sandboxes and must not share this session's.
@@ -38,5 +38,13 @@ def test_quick_drill_passes(tmp_path: Path) -> None:
         f"\n\nstderr:\n{run.stderr[-3000:]}"
     )
     text = report.read_text()
-    for drill in ("faults", "kills", "bad input", "secrets", "concurrency", "webhooks"):
+    for drill in (
+        "faults",
+        "kills",
+        "object kills",
+        "bad input",
+        "secrets",
+        "concurrency",
+        "webhooks",
+    ):
         assert f"| {drill} | PASS |" in text, drill

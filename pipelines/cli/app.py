@@ -10,6 +10,7 @@ import typer
 from pipelines.cli import demo, report, sandbox, serve, sync, transform, verify
 from pipelines.cli.leads import leads_app
 from pipelines.cli.options import HcpGroup
+from pipelines.cli.push import push_app
 from pipelines.cli.webhooks import webhooks_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.command("sandbox")(sandbox.sandbox_command)
 app.command("verify")(verify.verify_command)
 app.command("sync")(sync.sync_command)
 app.add_typer(leads_app, name="leads")
+app.add_typer(push_app, name="push")
 app.command("transform")(transform.transform_command)
 app.add_typer(report.report_app, name="report")
 app.command("serve")(serve.serve_command)

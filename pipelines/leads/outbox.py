@@ -181,6 +181,11 @@ class LeadRow:
     attempts: int
     evidence: bool = False  # an unanswered POST is on record (only when selected with evidence)
 
+    @property
+    def key(self) -> str:
+        """The row's key in the outbox engine (`pipelines/push/engine.py`)."""
+        return self.lead.lead_id
+
 
 def claimable(failed_before: datetime | None = None) -> tuple[str, list[Any]]:
     """`CLAIMABLE_SQL` and its parameters; with `failed_before`, `failed_retryable` leads count
@@ -341,12 +346,6 @@ def settle(
         "WHERE lead_id = ?",
         [status, customer_id, reason, posts, lead_id],
     )
-
-
-def gave_up(attempts: int, last_reason: str | None = None) -> str:
-    """The `failed_permanent` reason of a lead that reached `max_attempts`."""
-    reason = f"gave up after {attempts} attempts"
-    return f"{reason}: {last_reason}" if last_reason is not None else reason
 
 
 def requeue_failed(

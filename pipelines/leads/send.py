@@ -1,4 +1,4 @@
-"""The HTTP half of the push: one claimed lead -> one `Outcome`, exactly once.
+"""The lead push's worker for the outbox engine: one claimed lead -> one `Outcome`, exactly once.
 
 A `Sender` runs on the push's sender threads. Unless the lead's route says
 `on_existing = "create"`, it first looks the customer up (email, else phone: `find_customer`)
@@ -9,7 +9,9 @@ after no answer), looks the customer up before sending again (DESIGN.md, "Contra
 reverse step"); a match then is taken as the lead's own customer (`sent`), in every mode. It never
 touches DuckDB: it returns outcomes and hands attempt rows to a callback, and the run's single
 writer thread applies both. It never decides a lead's bookkeeping (attempt counts, "gave up"):
-the writer does, from the outcome.
+the writer does, from the outcome. The rounds of a create (lost answers, reconciling, failure
+classes) are the engine's (`pipelines/push/engine.create_exactly_once`); what is the lead's own
+is here: the mapping, the Lead Source, the customer search, link or skip, and the duplicate rule.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.leads.hcp import AttemptTag, LeadSources, find_customer
-from pipelines.leads.mapping import MappedLead
+from pipelines.leads.mapping import InvalidLead, MappedLead
 from pipelines.leads.outbox import (
     FAILED_PERMANENT,
     FAILED_RETRYABLE,
@@ -31,44 +33,33 @@ from pipelines.leads.outbox import (
     SKIPPED,
     LeadRow,
 )
-from pipelines.verify import result_for_error
+from pipelines.leads.profiles import ProfileBook
+from pipelines.push.engine import (
+    REQUEUE,
+    Outcome,
+    Task,
+    create_exactly_once,
+    lookup_outcome,
+    stop_outcome,
+)
 from sources.housecallpro.client import Exchange, HCPClient
 from sources.housecallpro.errors import (
     AuthError,
     DuplicateCustomer,
     HCPError,
     PermissionDenied,
-    TransportError,
     ValidationError,
 )
 
-MAX_ROUNDS = 3  # POSTs per lead per run when answers keep getting lost
-REQUEUE = "requeue"  # not a staging status: the run stopped, put the lead back as it was
+__all__ = ["REQUEUE", "LeadJob", "Outcome", "Sender", "Task"]
 
 
-@dataclass
-class Task:
-    """A lead ready to send: mapped, its Lead Source resolved, claimed (or left in `sending`)."""
+@dataclass(frozen=True)
+class LeadJob:
+    """What a lead's `Task` carries: the mapped lead and its route's rule for a match."""
 
-    row: LeadRow
     mapped: MappedLead
-    original_status: str  # what a requeue restores
-    reconcile_first: bool  # evidence of an unanswered POST: look up before sending
-    claimed: bool  # attempts was incremented by this run's claim
     on_existing: str  # the route's "create" | "link" | "skip" (mapping.ON_EXISTING)
-
-
-@dataclass
-class Outcome:
-    """What became of one lead, for the writer to apply."""
-
-    lead_id: str
-    status: str  # a staging status, or REQUEUE
-    customer_id: str | None = None
-    reason: str | None = None
-    posts: int = 0  # POSTs made (the claim counted the first)
-    reconciled: bool = False
-    stop: Any = None  # a VerifyResult when HCP refused the key
 
 
 class Sender:
@@ -87,12 +78,14 @@ class Sender:
         account: str,
         on_duplicate: str,
         on_attempt: Callable[[tuple[Any, ...]], None],
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.client = client
         self.run_id = run_id
         self.account = account
         self.on_duplicate = on_duplicate  # "fail" | "link"
         self.on_attempt = on_attempt
+        self.profiles = profiles
         self.lead_sources = LeadSources(client)
         self.stopped = threading.Event()
 
@@ -114,6 +107,20 @@ class Sender:
                 tag.dropped,
             )
         )
+
+    def prepare(self, row: LeadRow, *, reconcile_first: bool, claimed: bool) -> Task | Outcome:
+        """Map a lead and make sure its Lead Source exists; an outcome when it cannot be sent."""
+        assert self.profiles is not None, "a Sender that prepares leads needs their profiles"
+        lead_id = row.lead.lead_id
+        try:
+            mapped = self.profiles.map(row.lead)
+        except InvalidLead as exc:
+            return Outcome(lead_id, FAILED_PERMANENT, reason=exc.reason)
+        ready = self.with_lead_source(lead_id, mapped)
+        if isinstance(ready, Outcome):
+            return ready
+        on_existing = self.profiles.get(row.lead.route).on_existing
+        return Task(row, LeadJob(ready, on_existing), reconcile_first, claimed)
 
     def with_lead_source(self, lead_id: str, mapped: MappedLead) -> MappedLead | Outcome:
         """`mapped` with HCP's spelling of its Lead Source (created when missing), or the
@@ -137,7 +144,7 @@ class Sender:
             return self._send(task)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the lead: keep it `sending`
             return Outcome(
-                task.row.lead.lead_id,
+                task.key,
                 SENDING,
                 reason=f"internal error ({type(exc).__name__}: {exc}); reconciled on the next run",
             )
@@ -145,92 +152,52 @@ class Sender:
     def _lookup(
         self, task: Task, kind: str, posts: int, why: str
     ) -> dict[str, Any] | Outcome | None:
-        """The customer HCP has for the lead, or None; an `Outcome` when the lookup itself
-        fails: a refused key stops the run, anything else leaves the lead `failed_retryable`
-        ("<why>: <error>"), because sending again without knowing could create a second one."""
-        m = task.mapped
-        lead_id = task.row.lead.lead_id
+        """The customer HCP has for the lead, or None; an `Outcome` when the lookup fails."""
+        m = task.job.mapped
         try:
             return find_customer(
-                self.client, m.email, m.phone, m.payload, tag=AttemptTag(kind, lead_id)
+                self.client, m.email, m.phone, m.payload, tag=AttemptTag(kind, task.key)
             )
-        except (AuthError, PermissionDenied) as exc:
-            return self._stop(lead_id, exc, posts)
         except HCPError as exc:
-            return Outcome(lead_id, FAILED_RETRYABLE, reason=f"{why}: {exc}", posts=posts)
+            if isinstance(exc, AuthError | PermissionDenied):
+                self.stopped.set()
+            return lookup_outcome(task.key, exc, posts, why, self.client)
 
     def _send(self, task: Task) -> Outcome:
-        lead_id = task.row.lead.lead_id
-        unanswered = task.reconcile_first
-        posts = 0
-        create_tag = AttemptTag("create", lead_id, "; ".join(task.mapped.dropped) or None)
-        last_reason = "no answer from HCP"
-        for _ in range(MAX_ROUNDS):
-            if self.stopped.is_set():
-                return Outcome(lead_id, REQUEUE, posts=posts)
-            if unanswered:
-                # The match may be our own lost POST or a customer HCP had before (possible in
-                # `create` mode): either way sending again could make a second one, so it is
-                # the lead's customer.
-                found = self._lookup(
-                    task,
-                    "reconcile",
-                    posts,
-                    "could not look the customer up after an unanswered request",
-                )
-                if isinstance(found, Outcome):
-                    return found
-                if found:
-                    return Outcome(
-                        lead_id, SENT, str(found.get("id")), posts=posts, reconciled=True
-                    )
-            elif posts == 0 and task.on_existing != "create":
-                found = self._lookup(
-                    task, "lookup", posts, "could not look the customer up before creating it"
-                )
-                if isinstance(found, Outcome):
-                    return found
-                if found:
-                    status = LINKED if task.on_existing == "link" else SKIPPED
-                    return Outcome(lead_id, status, str(found.get("id")))
-            posts += 1
-            try:
-                body = self.client.post("/customers", task.mapped.payload, tag=create_tag)
-            except DuplicateCustomer as exc:
+        job: LeadJob = task.job
+        lead_id = task.key
+        create_tag = AttemptTag("create", lead_id, "; ".join(job.mapped.dropped) or None)
+
+        def before_create() -> Outcome | None:
+            if job.on_existing == "create":
+                return None
+            found = self._lookup(
+                task, "lookup", 0, "could not look the customer up before creating it"
+            )
+            if isinstance(found, Outcome) or not found:
+                return found
+            status = LINKED if job.on_existing == "link" else SKIPPED
+            return Outcome(lead_id, status, str(found.get("id")))
+
+        def on_duplicate(exc: ValidationError, unanswered: bool, posts: int) -> Outcome | None:
+            if isinstance(exc, DuplicateCustomer):
                 return self._duplicate(task, exc, unanswered, posts)
-            except ValidationError as exc:
-                where = f" (field {exc.field})" if exc.field else ""
-                return Outcome(
-                    lead_id,
-                    FAILED_PERMANENT,
-                    reason=f"HCP refused it: {exc.message}{where}",
-                    posts=posts,
-                )
-            except (AuthError, PermissionDenied) as exc:
-                return self._stop(lead_id, exc, posts - 1)  # HCP created nothing
-            except TransportError as exc:
-                if not exc.outcome_unknown:
-                    return Outcome(
-                        lead_id,
-                        FAILED_RETRYABLE,
-                        reason=f"HCP unreachable: {exc.message}",
-                        posts=posts,
-                    )
-                unanswered, last_reason = True, exc.message
-                continue
-            except HCPError as exc:  # 429/5xx after the client's retries, 404, other
-                return Outcome(lead_id, FAILED_RETRYABLE, reason=str(exc), posts=posts)
-            customer_id = body.get("id") if isinstance(body, dict) else None
-            if not customer_id:
-                return Outcome(
-                    lead_id, SENT, None, reason="HCP answered without a customer id", posts=posts
-                )
-            return Outcome(lead_id, SENT, str(customer_id), posts=posts)
-        return Outcome(
+            return None
+
+        return create_exactly_once(
             lead_id,
-            FAILED_RETRYABLE,
-            reason=f"no answer after {MAX_ROUNDS} tries ({last_reason}); looked up first on the next run",
-            posts=posts,
+            client=self.client,
+            stopped=self.stopped,
+            unanswered=task.reconcile_first,
+            lookup=lambda kind, posts, why: self._lookup(task, kind, posts, why),
+            create=lambda: self.client.post("/customers", job.mapped.payload, tag=create_tag),
+            done=SENT,
+            id_of=lambda body: (
+                str(body["id"]) if isinstance(body, dict) and body.get("id") else None
+            ),
+            before_create=before_create,
+            on_duplicate=on_duplicate,
+            noun="customer",
         )
 
     def _duplicate(
@@ -238,7 +205,7 @@ class Sender:
     ) -> Outcome:
         """A 422 duplicate: our own earlier POST after no answer (reconcile), else per
         `on_duplicate`, fail or link the existing customer."""
-        lead_id = task.row.lead.lead_id
+        lead_id = task.key
         if not unanswered and self.on_duplicate == "fail":
             return Outcome(
                 lead_id, FAILED_PERMANENT, reason=f"duplicate customer: {exc.message}", posts=posts
@@ -268,6 +235,4 @@ class Sender:
     def _stop(self, lead_id: str, exc: HCPError, posts: int) -> Outcome:
         """HCP refused the key: stop every sender; the lead goes back as it was."""
         self.stopped.set()
-        return Outcome(
-            lead_id, REQUEUE, posts=posts, stop=result_for_error(exc, self.client.base_url)
-        )
+        return stop_outcome(lead_id, exc, posts, self.client)

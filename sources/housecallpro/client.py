@@ -384,10 +384,20 @@ class HCPClient:
     def get(self, path: str, params: Mapping[str, Any] | None = None, *, tag: Any = None) -> Any:
         return self.request("GET", path, params=params, tag=tag).json()
 
-    def post(self, path: str, json: Any, *, retry_on_status: bool = True, tag: Any = None) -> Any:
+    def post(
+        self,
+        path: str,
+        json: Any,
+        *,
+        params: Mapping[str, Any] | None = None,
+        retry_on_status: bool = True,
+        tag: Any = None,
+    ) -> Any:
         """POST; 429/5xx are retried (HCP created nothing), an unknown outcome raises at once."""
         return _json_or_none(
-            self.request("POST", path, json=json, retry_on_status=retry_on_status, tag=tag)
+            self.request(
+                "POST", path, params=params, json=json, retry_on_status=retry_on_status, tag=tag
+            )
         )
 
     def put(self, path: str, json: Any, *, tag: Any = None) -> Any:

@@ -1,0 +1,1 @@
+"""Reverse ETL: the outbox engine (`engine`) and the pushes of HCP objects built on it."""
