@@ -1,0 +1,95 @@
+"""docs/flows.md "Way 2" as a user runs it: `prefect deploy --all` from prefect.yaml, then a worker.
+
+Against the session's Prefect test server (a real server process on a temporary database), with
+the pinned Prefect/FastAPI pair: FastAPI 0.151+ made that server answer 422 to the `"limit":
+null` Prefect's own client sends, so `prefect deploy` failed after the first deployment and
+`prefect deployment ls` failed outright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+POOL = "hcp-local"
+
+
+def _prefect(args: list[str], env: dict[str, str], timeout: float = 60) -> str:
+    """Run the `prefect` command in the project folder; fail the test with its output."""
+    done = subprocess.run(
+        [PREFECT, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"prefect {' '.join(args)} exited {done.returncode}:\n{output}"
+    assert "Traceback" not in output, output
+    return output
+
+
+async def _create_pool() -> None:
+    """The docs' `prefect work-pool create hcp-local --type process`, in-process (faster)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    async with get_client() as client:
+        await client.create_work_pool(WorkPoolCreate(name=POOL, type="process"), overwrite=True)
+
+
+async def _start_run(db: Path) -> Any:
+    """One run of the cheapest deployment (the drain: no HCP, no key), for the worker to pick up."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name("hcp-webhooks-drain/hcp-webhooks-drain")
+        run = await client.create_flow_run_from_deployment(
+            deployment.id, parameters={"accounts": ["default"], "db_path": str(db)}
+        )
+        return run.id
+
+
+async def _read_back(run_id: Any) -> tuple[Any, list[str], list[str]]:
+    """What the server answers with the client's defaults: the calls that were 422 before."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+        deployments = [d.name for d in await client.read_deployments()]
+        workers = [w.name for w in await client.read_workers_for_work_pool(POOL)]
+        return run.state, deployments, workers
+
+
+def test_prefect_deploy_all_then_a_worker_runs_a_deployment(
+    prefect_harness: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "COLUMNS": "200"}
+    db = tmp_path / "deployed.duckdb"
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    expected = sorted(d["name"] for d in spec["deployments"])
+
+    asyncio.run(_create_pool())
+    _prefect(["deploy", "--all"], env)
+    run_id = asyncio.run(_start_run(db))
+    _prefect(["worker", "start", "--pool", POOL, "--run-once"], env, timeout=90)
+    listed = _prefect(["deployment", "ls"], env)
+
+    state, deployments, workers = asyncio.run(_read_back(run_id))
+    assert sorted(deployments) == expected
+    assert state.is_completed(), state
+    assert workers, "the worker never registered with the pool"
+    for name in ("hcp-sync/hcp-sync", "hcp-push-leads/hcp-push-leads"):
+        assert name in listed, listed
