@@ -20,7 +20,7 @@ import respx
 
 from pipelines.config import Account
 from pipelines.sync import sync_account
-from sources.housecallpro import housecallpro
+from sources.housecallpro import housecallpro, local_wall_clock
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.figures import ReadTracker
 from sources.housecallpro.settings import BY_TABLE, MAX_PAGE_SIZE, OBJECTS
@@ -132,6 +132,9 @@ def small_dataset() -> dict[str, list[dict[str, Any]]]:
             "total_amount": 1000 * i,
             "schedule": {
                 "scheduled_start": ts(-60),
+                # as HCP sends them (HAE jobs.json): the wall clock with its offset
+                "time_zone": "America/New_York",
+                "scheduled_start_local": f"2026-06-26T0{6 + i}:45:00-04:00",
                 "appointments": [{"id": f"appt_{i}_{k}", "start_time": ts(-60)} for k in range(2)],
             },
         }
@@ -238,6 +241,36 @@ def test_types_timestamps_and_cents(fake: FakeHCP, account: Account, tmp_path: P
     # all-null in the first batch, still typed from the hints
     assert types["estimates__options.total_amount"] == "BIGINT"
     assert types["materials.price"] == "BIGINT"
+
+
+def test_local_schedule_times_keep_the_wall_clock(fake: FakeHCP, account: Account, tmp_path: Path):
+    """`scheduled_start_local` is HCP's local time of day: loaded as sent it became the UTC
+    instant (10:45, the same as `scheduled_start`), and the 06:45 the office booked was lost."""
+    db = tmp_path / "w.duckdb"
+    assert sync_account(account, db).ok
+    rows = query(
+        db,
+        "select schedule__scheduled_start_local, schedule__time_zone, "
+        "typeof(schedule__scheduled_start_local) from hcp.jobs order by id",
+    )
+    assert [str(r[0]) for r in rows] == [f"2026-06-26 0{6 + i}:45:00" for i in range(3)]
+    assert rows[0][1:] == ("America/New_York", "TIMESTAMP")
+
+
+def test_local_wall_clock_drops_only_the_offset() -> None:
+    row = {
+        "schedule": {
+            "scheduled_start_local": "2026-06-26T06:45:00-04:00",
+            "scheduled_end_local": "not a time",
+            "scheduled_start": "2026-06-26T10:45:00Z",
+        }
+    }
+    local_wall_clock(row)
+    assert row["schedule"] == {
+        "scheduled_start_local": "2026-06-26T06:45:00",
+        "scheduled_end_local": "not a time",
+        "scheduled_start": "2026-06-26T10:45:00Z",
+    }
 
 
 def test_category_walk_reads_every_level_and_materials_per_category(
