@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +95,60 @@ def test_prefect_deploy_all_then_a_worker_runs_a_deployment(
     assert workers, "the worker never registered with the pool"
     for name in ("hcp-sync/hcp-sync", "hcp-push-leads/hcp-push-leads"):
         assert name in listed, listed
+
+
+async def _pause(name: str) -> None:
+    """Pause `name` if it exists (the deploy test registered it): serving unpauses it."""
+    from prefect.client.orchestration import get_client
+
+    if await _paused(name) is False:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(name)
+            await client.pause_deployment(deployment.id)
+
+
+async def _paused(name: str) -> bool | None:
+    """Whether deployment `name` is paused; None while it does not exist yet."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            return (await client.read_deployment_by_name(name)).paused
+        except ObjectNotFound:
+            return None
+
+
+def test_sigterm_to_hcp_serve_pauses_what_it_served_quietly(
+    prefect_harness: str, tmp_path: Path
+) -> None:
+    """A service manager stops `hcp serve` with SIGTERM: its deployments must be paused (nothing
+    schedules runs nobody serves), and the log must not end in a warning or a traceback."""
+    name = "hcp-webhooks-drain/hcp-webhooks-drain"
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
+    hcp = str(Path(sys.executable).with_name("hcp"))
+    asyncio.run(_pause(name))
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [hcp, "serve", "--only", "hcp-webhooks-drain", "--every", "3600"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while asyncio.run(_paused(name)) is not False:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "hcp serve never registered its deployment"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    output = log.read_text()
+    assert code == 0, output
+    assert "Traceback" not in output and "Warning" not in output, output
+    assert asyncio.run(_paused(name)) is True

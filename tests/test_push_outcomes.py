@@ -90,11 +90,12 @@ class FakeHCP:
         return httpx.Response(201, json=self.create(body))
 
     def get_customers(self, request: httpx.Request) -> httpx.Response:
-        if self.get_script:
-            answer = self.get_script.pop(0)
-            if isinstance(answer, int):
-                return httpx.Response(answer, json={"error": {"message": "nope"}})
+        answer = self.get_script.pop(0) if self.get_script else None
+        if isinstance(answer, int):
+            return httpx.Response(answer, json={"error": {"message": "nope"}})
         q = (request.url.params.get("q") or "").lower()
+        if answer == "miss":  # HCP's search finds nothing, whatever it holds
+            q = "\0"
         digits = "".join(ch for ch in q if ch.isdigit())
         found = [
             c
@@ -284,9 +285,60 @@ def test_duplicate_without_earlier_attempt_fails_permanently(
     result = push(db, routes=CREATE)
     row = lead_row(db)
     assert row["status"] == "failed_permanent"
-    assert row["error_reason"] == "duplicate customer: Duplicate customer"
-    assert attempts_of(db) == [("create", "POST", "/customers", 422)]
+    # names the customer HCP has and the setting that links such leads instead
+    assert row["error_reason"] == (
+        "duplicate customer: Duplicate customer; HCP already has customer cus_0001 (Existing); "
+        'set on_existing = "link" on the lead\'s route (leads_routes.toml) to link leads to the '
+        "customers HCP already has"
+    )
+    assert attempts_of(db) == [("create", "POST", "/customers", 422), LOOKUP]
     assert result.failed_permanent == 1 and len(fake.customers) == 1
+
+
+def test_duplicate_the_search_missed_points_at_on_duplicate(
+    db: Path, hcp: tuple[FakeHCP, Any]
+) -> None:
+    """A linking route searched first and found nothing, yet HCP says duplicate: the reason
+    says so and names `on_duplicate`, the setting for that case."""
+    fake, _ = hcp
+    fake.reject_duplicates = True
+    fake.create({"email": "ann@x.io", "first_name": "Existing"})
+    fake.get_script = ["miss", "miss"]  # the search before creating and the one after the 422
+    stage(db, ANN)
+    push(db)
+    row = lead_row(db)
+    assert row["status"] == "failed_permanent"
+    assert row["error_reason"] == (
+        "duplicate customer: Duplicate customer; HCP already has a customer with this email or "
+        'phone (its search did not find it); set on_duplicate = "link" under '
+        "[sources.housecallpro.leads] to link such leads"
+    )
+
+
+def test_push_command_exits_1_when_too_many_leads_failed(
+    db: Path, hcp: tuple[FakeHCP, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every lead failing used to exit 0; now the flow's threshold applies: over it, exit 1."""
+    fake, _ = hcp
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__API_KEY", KEY)
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__BASE_URL", BASE)
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__RATE_LIMIT", "0")
+    fake.script["*"] = [422, 422, 201, 201, 201]
+    stage(db, *({"name": f"P{i}", "email": f"p{i}@x.io"} for i in range(5)))
+    runner = CliRunner()
+    over = runner.invoke(app, ["leads", "push", "--db", str(db), "--max-failed-share", "0.3"])
+    assert over.exit_code == 1, over.output
+    assert over.output.strip().splitlines()[-1] == (
+        "2 of 5 leads failed (40.0%), over the threshold of 30.0%. Why: `hcp leads status`, or "
+        "SELECT lead_id, error_reason FROM staging.leads WHERE status LIKE 'failed%'"
+    )
+    assert "Traceback" not in over.output
+    query(db, "UPDATE staging.leads SET status = 'pending' WHERE status LIKE 'failed%'")
+    fake.script["*"] = [422, 422]
+    within = runner.invoke(app, ["leads", "push", "--db", str(db)])  # 2 of 2: over 20%
+    assert within.exit_code == 1
+    nothing = runner.invoke(app, ["leads", "push", "--db", str(db)])
+    assert nothing.exit_code == 0, nothing.output  # nothing to push is not a failure
 
 
 def test_duplicate_with_on_duplicate_link_links_existing(
