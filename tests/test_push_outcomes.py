@@ -61,7 +61,9 @@ class FakeHCP:
     def post_customer(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         self.posts.append(body)
-        answer = self._next(body.get("email") or body.get("mobile_number") or "")
+        answer = self._next(
+            body.get("email") or body.get("mobile_number") or body.get("work_number") or ""
+        )
         if answer == "timeout":
             raise httpx.ReadTimeout("timed out", request=request)
         if answer == "drop":
@@ -102,6 +104,8 @@ class FakeHCP:
             for c in self.customers
             if q in (c.get("email") or "").lower()
             or (digits and digits in (c.get("mobile_number") or ""))
+            # HCP's q covers names too (spec), not the work or home number
+            or (q and q in f"{c.get('first_name') or ''} {c.get('last_name') or ''}".lower())
         ]
         return httpx.Response(
             200,
@@ -492,6 +496,22 @@ def test_phone_only_lead_is_reconciled_by_phone(db: Path, hcp: tuple[FakeHCP, An
     row = lead_row(db)
     assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0002")
     assert len(fake.customers) == 2
+
+
+def test_toll_free_phone_only_lead_is_reconciled_by_name(
+    db: Path, hcp: tuple[FakeHCP, Any]
+) -> None:
+    """Sent as work_number, which HCP's search does not cover: the lost answer is reconciled
+    through a search by name, matched on that number; HCP ends with one customer for it."""
+    fake, _ = hcp
+    fake.create({"first_name": "Sam", "last_name": "Roe", "work_number": "8665550100"})  # another
+    fake.script["8005550199"] = ["lost"]
+    stage(db, {"name": "Sam Roe", "phone": "1 (800) 555-0199"})
+    push(db)
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0002")
+    assert [c.get("work_number") for c in fake.customers] == ["8665550100", "8005550199"]
+    assert all("mobile_number" not in p for p in fake.posts) and len(fake.posts) == 1
 
 
 def test_duplicate_after_unanswered_attempt_is_reconciled_never_failed(
