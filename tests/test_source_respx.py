@@ -257,6 +257,27 @@ def test_local_schedule_times_keep_the_wall_clock(fake: FakeHCP, account: Accoun
     assert rows[0][1:] == ("America/New_York", "TIMESTAMP")
 
 
+def test_a_warehouse_with_utc_local_times_is_migrated_to_the_wall_clock(
+    fake: FakeHCP, account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An older version stored `scheduled_start_local` as the UTC instant; the next sync turns
+    those rows into the wall clock (via `schedule__time_zone`) so old and new rows agree."""
+    import sources.housecallpro as source
+
+    db = tmp_path / "w.duckdb"
+    with monkeypatch.context() as old:  # the older version: no hint, offsets kept
+        old.setattr(source, "local_wall_clock", lambda row: None)
+        for key in ("schedule__scheduled_start_local", "schedule__scheduled_end_local"):
+            old.delitem(BY_TABLE["jobs"].columns, key)
+        assert sync_account(account, db, objects="jobs").ok
+    before = query(db, "select typeof(schedule__scheduled_start_local) from hcp.jobs limit 1")
+    assert before == [("TIMESTAMP WITH TIME ZONE",)]
+    for _ in range(2):  # the migration, then a sync with nothing left to migrate
+        assert sync_account(account, db, objects="jobs").ok
+        rows = query(db, "select schedule__scheduled_start_local from hcp.jobs order by id")
+        assert [str(r[0]) for r in rows] == [f"2026-06-26 0{6 + i}:45:00" for i in range(3)]
+
+
 def test_local_wall_clock_drops_only_the_offset() -> None:
     row = {
         "schedule": {

@@ -104,7 +104,8 @@ the time of day the office booked, with the offset of the schedule's `time_zone`
 come they became UTC instants (10:45, equal to `scheduled_start`: DuckDB's JSON reader converts
 any ISO string with an offset, whatever the column type), so the source drops the offset
 (`local_wall_clock`) and they land as timestamps without zone: 06:45. The zone is beside them
-in `schedule__time_zone`."""
+in `schedule__time_zone`. A warehouse loaded before this is migrated by the next sync or drain
+(`pipelines.sync.upkeep.migrate_local_times`)."""
 
 LOCAL_SCHEDULE = {
     **{
