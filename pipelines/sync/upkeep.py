@@ -1,8 +1,9 @@
 """Upkeep of the warehouse around a load: schema migration, deletion flags, crash repair.
 
 Before a load: `drop_duplicate_extracted` undoes the one crash window of dlt's normalize step a
-rerun cannot get past, and `migrate_account_column` adds `account` to tables synced before it
-existed. After a load: `flag_deleted` marks records a complete full read no longer returned.
+rerun cannot get past, `migrate_account_column` adds `account` to tables synced before it
+existed, and `migrate_local_times` turns schedules' `*_local` columns stored as UTC instants
+into the wall clock. After a load: `flag_deleted` marks records a complete full read no longer returned.
 Must never: flag a record after a failed, partial, incremental or unsteady read (a listing
 that changed during every pass may have skipped a record: `ObjectFigures.unsteady`; only
 `fully_read` tables reach `flag_deleted`), or delete a row: records are flagged, never removed.
