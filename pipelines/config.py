@@ -7,7 +7,8 @@ One key set as `SOURCES__HOUSECALLPRO__API_KEY` (+ optional `..._BASE_URL`) is t
 The webhook receiver's Signing Secrets sit beside the keys as `webhook_secret`, the same way.
 
 This module never logs or prints a key or a signing secret: `Account.__repr__` hides the key,
-and no error message quotes a configured value.
+and no error message quotes a configured key, secret or credentials (a base URL, which is
+none of them, is quoted when it is malformed).
 """
 
 from __future__ import annotations

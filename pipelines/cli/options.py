@@ -5,8 +5,8 @@ A flag several commands take is declared here once (`--db`, `--account`, `--base
 group: a configuration problem (`ConfigError`), a DuckDB file held too long by another process
 (`LockTimeout`), a port in use (`PortInUse`) or a push where too many leads failed
 (`TooManyFailedLeads`), from any command, ends as one red line on stderr and exit 1, never a
-traceback; commands handle only their own domain errors. Messages come from exceptions that already redact
-the key; nothing here may print an account's key.
+traceback; commands handle only their own domain errors. Messages come from exceptions that
+already redact the key; nothing here may print an account's key.
 """
 
 from __future__ import annotations
