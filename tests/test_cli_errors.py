@@ -118,13 +118,13 @@ def test_sandbox_on_a_port_in_use_says_so() -> None:
 
 @pytest.mark.timeout(60)
 def test_serve_with_the_prefect_api_down_says_so() -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     url = f"http://127.0.0.1:{port}/api"
-    with temporary_settings({PREFECT_API_URL: url}):
+    with temporary_settings({PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0}):
         result = CliRunner().invoke(app, ["serve", "--only", "hcp-webhooks-drain"])
     line = one_line(result)
     assert line.startswith(f"No Prefect server answers at {url} (")

@@ -243,25 +243,13 @@ def test_types_timestamps_and_cents(fake: FakeHCP, account: Account, tmp_path: P
     assert types["materials.price"] == "BIGINT"
 
 
-def test_local_schedule_times_keep_the_wall_clock(fake: FakeHCP, account: Account, tmp_path: Path):
-    """`scheduled_start_local` is HCP's local time of day: loaded as sent it became the UTC
-    instant (10:45, the same as `scheduled_start`), and the 06:45 the office booked was lost."""
-    db = tmp_path / "w.duckdb"
-    assert sync_account(account, db).ok
-    rows = query(
-        db,
-        "select schedule__scheduled_start_local, schedule__time_zone, "
-        "typeof(schedule__scheduled_start_local) from hcp.jobs order by id",
-    )
-    assert [str(r[0]) for r in rows] == [f"2026-06-26 0{6 + i}:45:00" for i in range(3)]
-    assert rows[0][1:] == ("America/New_York", "TIMESTAMP")
-
-
 def test_a_warehouse_with_utc_local_times_is_migrated_to_the_wall_clock(
     fake: FakeHCP, account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """An older version stored `scheduled_start_local` as the UTC instant; the next sync turns
-    those rows into the wall clock (via `schedule__time_zone`) so old and new rows agree."""
+    """`scheduled_start_local` is HCP's local time of day (06:45 booked in New York): loaded as
+    sent it became the UTC instant (10:45, the same as `scheduled_start`). An older version's
+    warehouse holds such rows; the next sync turns them into the wall clock (via
+    `schedule__time_zone`), so old and new rows agree, and a later sync leaves them be."""
     import sources.housecallpro as source
 
     db = tmp_path / "w.duckdb"
@@ -274,8 +262,13 @@ def test_a_warehouse_with_utc_local_times_is_migrated_to_the_wall_clock(
     assert before == [("TIMESTAMP WITH TIME ZONE",)]
     for _ in range(2):  # the migration, then a sync with nothing left to migrate
         assert sync_account(account, db, objects="jobs").ok
-        rows = query(db, "select schedule__scheduled_start_local from hcp.jobs order by id")
+        rows = query(
+            db,
+            "select schedule__scheduled_start_local, typeof(schedule__scheduled_start_local), "
+            "schedule__time_zone from hcp.jobs order by id",
+        )
         assert [str(r[0]) for r in rows] == [f"2026-06-26 0{6 + i}:45:00" for i in range(3)]
+        assert rows[0][1:] == ("TIMESTAMP", "America/New_York")
 
 
 def test_local_wall_clock_drops_only_the_offset() -> None:
