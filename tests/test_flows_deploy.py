@@ -65,7 +65,9 @@ async def _start_run(db: Path) -> Any:
 
 
 async def _read_back(run_id: Any) -> tuple[Any, list[str], list[str]]:
-    """What the server answers with the client's defaults: the calls that were 422 before."""
+    """What the server answers with the client's defaults: the calls that were 422 before
+    (`read_deployments()` is what `prefect deployment ls` sends; in-process, it saves a
+    Prefect start-up of several seconds)."""
     from prefect.client.orchestration import get_client
 
     async with get_client() as client:
@@ -78,7 +80,7 @@ async def _read_back(run_id: Any) -> tuple[Any, list[str], list[str]]:
 def test_prefect_deploy_all_then_a_worker_runs_a_deployment(
     prefect_harness: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "COLUMNS": "200"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
     db = tmp_path / "deployed.duckdb"
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     expected = sorted(d["name"] for d in spec["deployments"])
@@ -87,14 +89,11 @@ def test_prefect_deploy_all_then_a_worker_runs_a_deployment(
     _prefect(["deploy", "--all"], env)
     run_id = asyncio.run(_start_run(db))
     _prefect(["worker", "start", "--pool", POOL, "--run-once"], env, timeout=90)
-    listed = _prefect(["deployment", "ls"], env)
 
     state, deployments, workers = asyncio.run(_read_back(run_id))
     assert sorted(deployments) == expected
     assert state.is_completed(), state
     assert workers, "the worker never registered with the pool"
-    for name in ("hcp-sync/hcp-sync", "hcp-push-leads/hcp-push-leads"):
-        assert name in listed, listed
 
 
 async def _pause(name: str) -> None:
