@@ -49,7 +49,7 @@ def _configured_base_url(name: str) -> str:
     ):
         value = dlt.config.get(key)
         if value:
-            return str(value).rstrip("/")
+            return config.checked_base_url(str(value), key.upper().replace(".", "__"))
     return config.DEFAULT_BASE_URL
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pipelines.leads.failures import failed_share as share_of
 from sources.housecallpro.figures import ObjectFigures
 
 SYNC_KEY = "hcp-sync"
@@ -69,7 +70,7 @@ def failed_share(pushes: Sequence[PushFigures]) -> tuple[int, int, float]:
     """(failed, handled, failed / handled) over all accounts of a run; share 0 with nothing done."""
     failed = sum(p.failed for p in pushes)
     handled = sum(p.leads for p in pushes)
-    return failed, handled, (failed / handled if handled else 0.0)
+    return failed, handled, share_of(failed, handled)
 
 
 def _cell(text: str | None) -> str:

@@ -22,19 +22,17 @@ from flows.accounts import account_names, redact, resolve_account
 from flows.artifacts import PUSH_KEY, PushFigures, failed_share, publish, push_markdown
 from flows.retry import RETRIES, RETRY_DELAYS_S, RETRY_JITTER, KeyRejected, retry_if_transient
 from pipelines import config
+from pipelines.leads.failures import (
+    DEFAULT_MAX_FAILED_SHARE,
+    check_max_failed_share,
+    raise_if_too_many_failed,
+)
 from pipelines.leads.push import PushResult, push_leads
 from pipelines.verify import EXIT_INVALID_TOKEN, EXIT_PERMISSION
 from pipelines.warehouse import duckdb_lock
 
-DEFAULT_MAX_FAILED_SHARE = 0.2
-"""A run where more than a fifth of the leads failed is worth a person's attention (a changed
-CSV layout, a lead source HCP rejects); a few bad rows are not."""
 OUTCOMES = ("sent", "linked", "skipped", "failed_permanent", "failed_retryable", "requeued")
 """What happened to each lead a run handled; disjoint, so they add up to the leads handled."""
-
-
-class TooManyFailedLeads(Exception):
-    """The share of failed leads in one push run passed the configured threshold."""
 
 
 class PushStopped(Exception):
@@ -46,16 +44,10 @@ class PushFailed(Exception):
 
 
 def check_failed_share(pushes: Sequence[PushFigures], max_failed_share: float) -> None:
-    """Raise `TooManyFailedLeads` when strictly more than `max_failed_share` of the leads failed."""
-    if not 0.0 <= max_failed_share <= 1.0:
-        raise ValueError("max_failed_share is a share between 0 and 1 (0.2 = 20%)")
-    failed, handled, share = failed_share(pushes)
-    if share > max_failed_share:
-        raise TooManyFailedLeads(
-            f"{failed} of {handled} leads failed ({share:.1%}), over the threshold of "
-            f"{max_failed_share:.1%}. Why: `hcp leads status`, or SELECT lead_id, error_reason "
-            "FROM staging.leads WHERE status LIKE 'failed%'"
-        )
+    """Raise `TooManyFailedLeads` when strictly more than `max_failed_share` of the leads failed
+    (the rule `hcp leads push` applies too: `pipelines.leads.failures`)."""
+    failed, handled, _ = failed_share(pushes)
+    raise_if_too_many_failed(failed, handled, max_failed_share)
 
 
 def figures_from_result(result: PushResult, secrets: tuple[str, ...] = ()) -> PushFigures:
@@ -135,8 +127,7 @@ def push_leads_flow(
         db_path: the DuckDB file; default `DESTINATION__DUCKDB__CREDENTIALS` or `hcp_sync.duckdb`.
         secret_blocks: account name -> name of a Prefect `Secret` block holding its API key.
     """
-    if not 0.0 <= max_failed_share <= 1.0:
-        raise ValueError("max_failed_share is a share between 0 and 1 (0.2 = 20%)")
+    check_max_failed_share(max_failed_share)
     started = time.monotonic()
     db = str(config.db_path(db_path))
     names = account_names(accounts, secret_blocks)

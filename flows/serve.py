@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import signal
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +165,66 @@ def serve_deployments(
     every_s: float | None = None,
     limit: int | None = None,
 ) -> None:
-    """Serve the deployments until interrupted (Ctrl-C pauses their schedules, then exits)."""
+    """Serve the deployments until interrupted: Ctrl-C or SIGTERM pauses every one of them
+    (no runs are scheduled while nothing serves them), then returns."""
     from prefect import serve
 
-    serve(*build_deployments(load_specs(path), only, every_s), limit=limit)
+    deployments = build_deployments(load_specs(path), only, every_s)
+    check_api()
+    # Prefect's runner installs its SIGTERM handler (pause, then exit) only once it runs; a
+    # SIGTERM while the deployments are being registered killed the process with them active.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with warnings.catch_warnings():
+            # Prefect 3.8's SIGTERM handler calls the async `stop()` inside the event loop and
+            # leaves its coroutine unawaited: harmless (the runner pauses the deployments on the
+            # way out either way) but it printed a RuntimeWarning on every `kill`.
+            warnings.filterwarnings(
+                "ignore",
+                message="coroutine 'Runner.astop' was never awaited",
+                category=RuntimeWarning,
+            )
+            serve(*deployments, limit=limit)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM before the runner started: paused below, as after it
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        pause([d.full_name for d in deployments])
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def pause(names: Iterable[str]) -> None:
+    """Pause the named deployments (idempotent: the runner has usually paused them already);
+    `ServeConfigError` when the server cannot be told, so the user knows to pause them."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            for name in names:
+                try:
+                    client.pause_deployment(client.read_deployment_by_name(name).id)
+                except ObjectNotFound:
+                    continue  # never registered: nothing is scheduled for it
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means the same
+        raise ServeConfigError(
+            f"Stopped, but could not pause the deployments ({type(exc).__name__}): pause them "
+            "in the Prefect UI, or they keep getting scheduled runs nobody serves."
+        ) from None
+
+
+def check_api() -> None:
+    """`ServeConfigError` unless a Prefect server answers at `PREFECT_API_URL`: serving would
+    otherwise end in an httpx traceback ("All connection attempts failed")."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        raise ServeConfigError(
+            f"No Prefect server answers at {api_url()} ({type(problem).__name__}): start one "
+            "with `prefect server start`, or set PREFECT_API_URL to the one you use."
+        )

@@ -7,7 +7,8 @@ One key set as `SOURCES__HOUSECALLPRO__API_KEY` (+ optional `..._BASE_URL`) is t
 The webhook receiver's Signing Secrets sit beside the keys as `webhook_secret`, the same way.
 
 This module never logs or prints a key or a signing secret: `Account.__repr__` hides the key,
-and no error message quotes a configured value.
+and no error message quotes a configured key, secret or credentials (a base URL, which is
+none of them, is quoted when it is malformed).
 """
 
 from __future__ import annotations
@@ -128,6 +129,32 @@ def account_names() -> list[str]:
     return names
 
 
+def _env_prefix(name: str) -> str:
+    """The environment form of an account's settings: `SOURCES__HOUSECALLPRO` for the single-key
+    `default`, else `SOURCES__HOUSECALLPRO__ACCOUNTS__<NAME>`."""
+    if name == "default" and not _get(f"{SECTION}.accounts.default.api_key"):
+        return "SOURCES__HOUSECALLPRO"
+    return f"SOURCES__HOUSECALLPRO__ACCOUNTS__{name.upper()}"
+
+
+def key_setting(name: str) -> str:
+    """The setting holding account `name`'s key, as a user types it: what to fix after a 401."""
+    return f"{_env_prefix(name)}__API_KEY"
+
+
+def checked_base_url(url: str, setting: str) -> str:
+    """`url` without a trailing slash; `ConfigError` naming `setting` unless it is http(s)://...:
+    without a scheme httpx could only fail each request with "UnsupportedProtocol"."""
+    value = str(url).strip().rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        raise ConfigError(
+            f"{setting} must start with http:// or https:// (e.g. http://127.0.0.1:8765 for "
+            f"the sandbox, {DEFAULT_BASE_URL} for HCP), not {value!r}."
+        )
+    return value
+
+
 def load_account(name: str = "default", base_url: str | None = None) -> Account:
     """Build one account from config; raise `ConfigError` naming the setting when the key is missing."""
     if name == "default" and _get(f"{SECTION}.api_key"):
@@ -147,13 +174,20 @@ def load_account(name: str = "default", base_url: str | None = None) -> Account:
             f"{name.upper()}__API_KEY or api_key under [sources.housecallpro.accounts.{name}] "
             "in .dlt/secrets.toml."
         )
-    url = base_url or _get(f"{prefix}.base_url") or _get(f"{SECTION}.base_url") or DEFAULT_BASE_URL
+    if base_url:
+        url = checked_base_url(base_url, "--base-url")
+    elif _get(f"{prefix}.base_url"):
+        url = checked_base_url(_get(f"{prefix}.base_url"), f"{_env_prefix(name)}__BASE_URL")
+    else:
+        url = checked_base_url(
+            _get(f"{SECTION}.base_url") or DEFAULT_BASE_URL, "SOURCES__HOUSECALLPRO__BASE_URL"
+        )
     account_rate = _get(f"{prefix}.rate_limit")
     account_conc = _get(f"{prefix}.concurrency")
     return Account(
         name=name,
         api_key=str(key),
-        base_url=str(url).rstrip("/"),
+        base_url=url,
         rate_limit=float(account_rate) if account_rate is not None else rate_limit(),
         concurrency=int(account_conc) if account_conc is not None else concurrency(),
     )
@@ -161,9 +195,15 @@ def load_account(name: str = "default", base_url: str | None = None) -> Account:
 
 def load_accounts(only: str | None = None) -> list[Account]:
     """All configured accounts, or the one named; `ConfigError` when none is configured."""
-    if only:
-        return [load_account(only)]
     names = account_names()
+    if only:
+        if only not in names and names:
+            raise ConfigError(
+                f"No account {only!r} is configured; configured: {', '.join(names)}. To add it, "
+                f"set {key_setting(only)} or api_key under [sources.housecallpro.accounts.{only}] "
+                "in .dlt/secrets.toml."
+            )
+        return [load_account(only)]
     if not names:
         return [load_account("default")]  # raises the helpful "no key" error
     return [load_account(n) for n in names]

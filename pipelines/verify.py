@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.config import key_setting
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.errors import AuthError, HCPError, PermissionDenied, TransportError
 
@@ -28,15 +29,16 @@ class VerifyResult:
     time_zone: str | None = None
 
 
-def result_for_error(exc: HCPError, base_url: str = "") -> VerifyResult:
-    """One line a person can act on, per failure class (HCP_API.md §10)."""
+def result_for_error(exc: HCPError, base_url: str = "", account: str = "default") -> VerifyResult:
+    """One line a person can act on, per failure class (HCP_API.md §10); a refused key names
+    the setting that holds that account's key."""
     if isinstance(exc, AuthError):
         return VerifyResult(
             False,
             EXIT_INVALID_TOKEN,
             f"{_hcp_says(exc)}: the key was revoked or its user lost API access. "
             "Generate a new one (HCP App Store -> API Key Management) and update "
-            "SOURCES__HOUSECALLPRO__API_KEY or .dlt/secrets.toml.",
+            f"{key_setting(account)} or .dlt/secrets.toml.",
         )
     if isinstance(exc, PermissionDenied):
         return VerifyResult(
@@ -72,7 +74,7 @@ def verify_account(client: HCPClient, *, tag: Any = None) -> VerifyResult:
     try:
         company = client.get("/company", tag=tag)
     except HCPError as exc:
-        return result_for_error(exc, client.base_url)
+        return result_for_error(exc, client.base_url, client.account)
     if not isinstance(company, dict):
         return VerifyResult(False, EXIT_OTHER, "HCP answered /company with an unexpected body.")
     name = company.get("name") or "(unnamed company)"

@@ -9,6 +9,7 @@ thread, and a handle with the base URL, the keys, in-process `state` (ground tru
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -140,6 +141,27 @@ class SandboxHandle:
         return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)
 
 
+class PortInUse(Exception):
+    """The sandbox's address cannot be bound (another sandbox, or another program, has it)."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here rather than by uvicorn: uvicorn logs a bind failure and
+    exits its thread, which only showed as "did not start"; this says why, in one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(
+            f"Cannot listen on {host}:{port} ({exc.strerror}): another hcp sandbox or another "
+            "program has it. Stop that one, or pick another port with --port.",
+        ) from None
+    return sock
+
+
 class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # the owner of the thread handles signals
         return None
@@ -167,7 +189,10 @@ def run_sandbox(
         timeout_graceful_shutdown=1,
     )
     server = _Server(config)
-    thread = threading.Thread(target=server.run, name="hcp-sandbox", daemon=True)
+    sock = _bind(host, port)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="hcp-sandbox", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
@@ -186,6 +211,7 @@ def run_sandbox(
             each.close()
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
 
 
 def serve(

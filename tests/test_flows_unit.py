@@ -10,10 +10,11 @@ from prefect.states import Failed
 
 from flows.accounts import redact
 from flows.artifacts import AccountFigures, PushFigures, push_markdown, sync_markdown
-from flows.push_leads import TooManyFailedLeads, check_failed_share
+from flows.push_leads import check_failed_share
 from flows.retry import KeyRejected, is_transient, retry_if_transient
 from flows.serve import build_deployments, load_flow, load_specs
 from pipelines.config import ConfigError
+from pipelines.leads.failures import TooManyFailedLeads
 from sources.housecallpro.errors import (
     AuthError,
     PermissionDenied,

@@ -42,6 +42,39 @@ def test_split_name_on_first_space(name: str | None, first: str | None, last: st
     assert split_name(name) == (first, last)
 
 
+@pytest.mark.parametrize(
+    ("name", "first", "last"),
+    [
+        # honorifics are left out (HCP has no title field)
+        ("Dr. John Smith", "John", "Smith"),
+        ("Mrs Jane Doe", "Jane", "Doe"),
+        ("prof. Ann Lee", "Ann", "Lee"),
+        ("Mr. Smith", None, "Smith"),  # a title before one word: the family name
+        ("Dr.", "Dr.", None),  # nothing else: kept as written
+        # suffixes stay with the last name, commas or not
+        ("John Smith, Jr.", "John", "Smith Jr."),
+        ("John Smith III", "John", "Smith III"),
+        ("Mary Ann Smith Sr.", "Mary", "Ann Smith Sr."),
+        # "Last, First"
+        ("Smith, John", "John", "Smith"),
+        ("Smith, Mary Ann", "Mary Ann", "Smith"),
+        ("Smith, John Jr.", "John", "Smith Jr."),
+        ("Smith, Dr. John", "John", "Smith"),
+        # the first-space rule otherwise
+        ("Drew Barrymore", "Drew", "Barrymore"),  # "Drew" is not "Dr"
+        ("Jr Smith", "Jr", "Smith"),  # a suffix only counts after a name
+    ],
+)
+def test_the_first_space_rules_exceptions(name: str, first: str | None, last: str | None) -> None:
+    assert split_name(name) == (first, last)
+
+
+def test_a_left_out_honorific_is_reported() -> None:
+    mapped = map_lead(lead(name="Dr. John Smith", email="j@x.io"), Profile())
+    assert (mapped.payload["first_name"], mapped.payload["last_name"]) == ("John", "Smith")
+    assert mapped.dropped == ("honorific 'Dr.': left out of the name (HCP has no title field)",)
+
+
 def test_explicit_first_and_last_win_over_full_name() -> None:
     mapped = map_lead(
         lead(name="Ignored Name", first_name="Ann", last_name="Lee", email="a@b.co"), Profile()
@@ -121,6 +154,25 @@ def test_us_formats_become_ten_digits(raw: str) -> None:
     phone = parse_phone(raw)
     assert phone is not None and phone.domestic
     assert phone.digits == "4155552671"
+
+
+@pytest.mark.parametrize("area", ["800", "833", "844", "855", "866", "877", "888"])
+def test_toll_free_numbers_are_sent_as_work_number(area: str) -> None:
+    """HCP texts the mobile number; a toll-free number cannot receive texts."""
+    mapped = map_lead(lead(name="Ann Lee", email="a@x.io", phone=f"{area}-555-0199"), Profile())
+    assert "mobile_number" not in mapped.payload
+    assert mapped.payload["work_number"] == f"{area}5550199"
+    assert mapped.dropped == (
+        f"phone '({area}) 555-0199': toll-free, sent as work_number (HCP texts the mobile "
+        "number, and a toll-free number cannot receive texts)",
+    )
+
+
+def test_toll_free_phone_only_lead_needs_a_name_to_be_found_again() -> None:
+    named = map_lead(lead(name="Ann Lee", phone="1-800-555-0199"), Profile())
+    assert named.phone == "8005550199" and named.payload["work_number"] == "8005550199"
+    with pytest.raises(InvalidLead, match="toll-free phone .* and no email or name"):
+        map_lead(lead(phone="1-800-555-0199"), Profile())
 
 
 def test_extension_goes_to_notes_and_is_reported() -> None:

@@ -61,7 +61,9 @@ class FakeHCP:
     def post_customer(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         self.posts.append(body)
-        answer = self._next(body.get("email") or body.get("mobile_number") or "")
+        answer = self._next(
+            body.get("email") or body.get("mobile_number") or body.get("work_number") or ""
+        )
         if answer == "timeout":
             raise httpx.ReadTimeout("timed out", request=request)
         if answer == "drop":
@@ -90,17 +92,20 @@ class FakeHCP:
         return httpx.Response(201, json=self.create(body))
 
     def get_customers(self, request: httpx.Request) -> httpx.Response:
-        if self.get_script:
-            answer = self.get_script.pop(0)
-            if isinstance(answer, int):
-                return httpx.Response(answer, json={"error": {"message": "nope"}})
+        answer = self.get_script.pop(0) if self.get_script else None
+        if isinstance(answer, int):
+            return httpx.Response(answer, json={"error": {"message": "nope"}})
         q = (request.url.params.get("q") or "").lower()
+        if answer == "miss":  # HCP's search finds nothing, whatever it holds
+            q = "\0"
         digits = "".join(ch for ch in q if ch.isdigit())
         found = [
             c
             for c in self.customers
             if q in (c.get("email") or "").lower()
             or (digits and digits in (c.get("mobile_number") or ""))
+            # HCP's q covers names too (spec), not the work or home number
+            or (q and q in f"{c.get('first_name') or ''} {c.get('last_name') or ''}".lower())
         ]
         return httpx.Response(
             200,
@@ -284,9 +289,60 @@ def test_duplicate_without_earlier_attempt_fails_permanently(
     result = push(db, routes=CREATE)
     row = lead_row(db)
     assert row["status"] == "failed_permanent"
-    assert row["error_reason"] == "duplicate customer: Duplicate customer"
-    assert attempts_of(db) == [("create", "POST", "/customers", 422)]
+    # names the customer HCP has and the setting that links such leads instead
+    assert row["error_reason"] == (
+        "duplicate customer: Duplicate customer; HCP already has customer cus_0001 (Existing); "
+        'set on_existing = "link" on the lead\'s route (leads_routes.toml) to link leads to the '
+        "customers HCP already has"
+    )
+    assert attempts_of(db) == [("create", "POST", "/customers", 422), LOOKUP]
     assert result.failed_permanent == 1 and len(fake.customers) == 1
+
+
+def test_duplicate_the_search_missed_points_at_on_duplicate(
+    db: Path, hcp: tuple[FakeHCP, Any]
+) -> None:
+    """A linking route searched first and found nothing, yet HCP says duplicate: the reason
+    says so and names `on_duplicate`, the setting for that case."""
+    fake, _ = hcp
+    fake.reject_duplicates = True
+    fake.create({"email": "ann@x.io", "first_name": "Existing"})
+    fake.get_script = ["miss", "miss"]  # the search before creating and the one after the 422
+    stage(db, ANN)
+    push(db)
+    row = lead_row(db)
+    assert row["status"] == "failed_permanent"
+    assert row["error_reason"] == (
+        "duplicate customer: Duplicate customer; HCP already has a customer with this email or "
+        'phone (its search did not find it); set on_duplicate = "link" under '
+        "[sources.housecallpro.leads] to link such leads"
+    )
+
+
+def test_push_command_exits_1_when_too_many_leads_failed(
+    db: Path, hcp: tuple[FakeHCP, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every lead failing used to exit 0; now the flow's threshold applies: over it, exit 1."""
+    fake, _ = hcp
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__API_KEY", KEY)
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__BASE_URL", BASE)
+    monkeypatch.setenv("SOURCES__HOUSECALLPRO__RATE_LIMIT", "0")
+    fake.script["*"] = [422, 422, 201, 201, 201]
+    stage(db, *({"name": f"P{i}", "email": f"p{i}@x.io"} for i in range(5)))
+    runner = CliRunner()
+    over = runner.invoke(app, ["leads", "push", "--db", str(db), "--max-failed-share", "0.3"])
+    assert over.exit_code == 1, over.output
+    assert over.output.strip().splitlines()[-1] == (
+        "2 of 5 leads failed (40.0%), over the threshold of 30.0%. Why: `hcp leads status`, or "
+        "SELECT lead_id, error_reason FROM staging.leads WHERE status LIKE 'failed%'"
+    )
+    assert "Traceback" not in over.output
+    query(db, "UPDATE staging.leads SET status = 'pending' WHERE status LIKE 'failed%'")
+    fake.script["*"] = [422, 422]
+    within = runner.invoke(app, ["leads", "push", "--db", str(db)])  # 2 of 2: over 20%
+    assert within.exit_code == 1
+    nothing = runner.invoke(app, ["leads", "push", "--db", str(db)])
+    assert nothing.exit_code == 0, nothing.output  # nothing to push is not a failure
 
 
 def test_duplicate_with_on_duplicate_link_links_existing(
@@ -440,6 +496,22 @@ def test_phone_only_lead_is_reconciled_by_phone(db: Path, hcp: tuple[FakeHCP, An
     row = lead_row(db)
     assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0002")
     assert len(fake.customers) == 2
+
+
+def test_toll_free_phone_only_lead_is_reconciled_by_name(
+    db: Path, hcp: tuple[FakeHCP, Any]
+) -> None:
+    """Sent as work_number, which HCP's search does not cover: the lost answer is reconciled
+    through a search by name, matched on that number; HCP ends with one customer for it."""
+    fake, _ = hcp
+    fake.create({"first_name": "Sam", "last_name": "Roe", "work_number": "8665550100"})  # another
+    fake.script["8005550199"] = ["lost"]
+    stage(db, {"name": "Sam Roe", "phone": "1 (800) 555-0199"})
+    push(db)
+    row = lead_row(db)
+    assert (row["status"], row["hcp_customer_id"]) == ("sent", "cus_0002")
+    assert [c.get("work_number") for c in fake.customers] == ["8665550100", "8005550199"]
+    assert all("mobile_number" not in p for p in fake.posts) and len(fake.posts) == 1
 
 
 def test_duplicate_after_unanswered_attempt_is_reconciled_never_failed(

@@ -285,7 +285,13 @@ def test_existing_customer_with_duplicates_accepted(
 @pytest.mark.parametrize(
     ("on_duplicate", "status", "reason"),
     [
-        ("fail", "failed_permanent", "duplicate customer: Duplicate customer"),
+        (
+            "fail",
+            "failed_permanent",
+            "duplicate customer: Duplicate customer; HCP already has customer {id} ({name}); "
+            'set on_existing = "link" on the lead\'s route (leads_routes.toml) to link leads to '
+            "the customers HCP already has",
+        ),
         ("link", "linked", None),
     ],
 )
@@ -299,10 +305,14 @@ def test_existing_customer_with_duplicates_rejected_on_a_create_route(
     routes = parse_profiles({"routes": {"default": {"on_existing": "create"}}})
     _push_once(db, sandbox, routes, on_duplicate=on_duplicate)
     dup = {r["lead_id"]: r for r in leads(db)}["dup-1"]
-    assert (dup["status"], dup["error_reason"]) == (status, reason)
+    name = f"{existing['first_name']} {existing['last_name']}"
+    expected_reason = reason.format(id=existing["id"], name=name) if reason else None
+    assert (dup["status"], dup["error_reason"]) == (status, expected_reason)
     assert dup["hcp_customer_id"] == (existing["id"] if status == "linked" else None)
     assert [c["email"] for c in sandbox.state.created_customers()] == ["nia.new@push-e2e.example"]
-    expected = [("create", "POST", 422)] + ([("link", "GET", 200)] if status == "linked" else [])
+    # a failed duplicate searches once too: to name the customer HCP already has
+    search = ("link", "GET", 200) if status == "linked" else ("lookup", "GET", 200)
+    expected = [("create", "POST", 422), search]
     assert _attempts(db, "dup-1") == expected
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -262,6 +265,24 @@ def test_appointments_only_with_expand(sandbox: SandboxHandle) -> None:
     assert all(
         a["id"].startswith("appt_") for j in scheduled for a in j["schedule"]["appointments"]
     )
+
+
+def test_local_schedule_times_are_sent_as_hcp_sends_them(sandbox: SandboxHandle) -> None:
+    """HAE jobs.json: `"scheduled_start": "2026-06-26T10:45:00Z"` beside
+    `"scheduled_start_local": "2026-06-26T06:45:00-04:00"`, `"time_zone": "America/New_York"`:
+    the same instant, written as the zone's wall clock with its offset, to the second."""
+    jobs = _get(sandbox, "/jobs", page_size=50).json()["jobs"]
+    scheduled = [j["schedule"] for j in jobs if j["schedule"]["scheduled_start"]]
+    assert scheduled
+    for s in scheduled:
+        local = s["scheduled_start_local"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", local), local
+        utc = datetime.fromisoformat(s["scheduled_start"])
+        assert datetime.fromisoformat(local) == utc
+        assert (
+            datetime.fromisoformat(local).utcoffset()
+            == utc.astimezone(ZoneInfo(s["time_zone"])).utcoffset()
+        )
 
 
 def test_materials_need_a_category_and_categories_start_at_root(sandbox: SandboxHandle) -> None:

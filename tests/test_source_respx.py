@@ -20,7 +20,7 @@ import respx
 
 from pipelines.config import Account
 from pipelines.sync import sync_account
-from sources.housecallpro import housecallpro
+from sources.housecallpro import housecallpro, local_wall_clock
 from sources.housecallpro.client import HCPClient
 from sources.housecallpro.figures import ReadTracker
 from sources.housecallpro.settings import BY_TABLE, MAX_PAGE_SIZE, OBJECTS
@@ -132,6 +132,9 @@ def small_dataset() -> dict[str, list[dict[str, Any]]]:
             "total_amount": 1000 * i,
             "schedule": {
                 "scheduled_start": ts(-60),
+                # as HCP sends them (HAE jobs.json): the wall clock with its offset
+                "time_zone": "America/New_York",
+                "scheduled_start_local": f"2026-06-26T0{6 + i}:45:00-04:00",
                 "appointments": [{"id": f"appt_{i}_{k}", "start_time": ts(-60)} for k in range(2)],
             },
         }
@@ -238,6 +241,50 @@ def test_types_timestamps_and_cents(fake: FakeHCP, account: Account, tmp_path: P
     # all-null in the first batch, still typed from the hints
     assert types["estimates__options.total_amount"] == "BIGINT"
     assert types["materials.price"] == "BIGINT"
+
+
+def test_a_warehouse_with_utc_local_times_is_migrated_to_the_wall_clock(
+    fake: FakeHCP, account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`scheduled_start_local` is HCP's local time of day (06:45 booked in New York): loaded as
+    sent it became the UTC instant (10:45, the same as `scheduled_start`). An older version's
+    warehouse holds such rows; the next sync turns them into the wall clock (via
+    `schedule__time_zone`), so old and new rows agree, and a later sync leaves them be."""
+    import sources.housecallpro as source
+
+    db = tmp_path / "w.duckdb"
+    with monkeypatch.context() as old:  # the older version: no hint, offsets kept
+        old.setattr(source, "local_wall_clock", lambda row: None)
+        for key in ("schedule__scheduled_start_local", "schedule__scheduled_end_local"):
+            old.delitem(BY_TABLE["jobs"].columns, key)
+        assert sync_account(account, db, objects="jobs").ok
+    before = query(db, "select typeof(schedule__scheduled_start_local) from hcp.jobs limit 1")
+    assert before == [("TIMESTAMP WITH TIME ZONE",)]
+    for _ in range(2):  # the migration, then a sync with nothing left to migrate
+        assert sync_account(account, db, objects="jobs").ok
+        rows = query(
+            db,
+            "select schedule__scheduled_start_local, typeof(schedule__scheduled_start_local), "
+            "schedule__time_zone from hcp.jobs order by id",
+        )
+        assert [str(r[0]) for r in rows] == [f"2026-06-26 0{6 + i}:45:00" for i in range(3)]
+        assert rows[0][1:] == ("TIMESTAMP", "America/New_York")
+
+
+def test_local_wall_clock_drops_only_the_offset() -> None:
+    row = {
+        "schedule": {
+            "scheduled_start_local": "2026-06-26T06:45:00-04:00",
+            "scheduled_end_local": "not a time",
+            "scheduled_start": "2026-06-26T10:45:00Z",
+        }
+    }
+    local_wall_clock(row)
+    assert row["schedule"] == {
+        "scheduled_start_local": "2026-06-26T06:45:00",
+        "scheduled_end_local": "not a time",
+        "scheduled_start": "2026-06-26T10:45:00Z",
+    }
 
 
 def test_category_walk_reads_every_level_and_materials_per_category(

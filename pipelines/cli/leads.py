@@ -18,6 +18,7 @@ from rich.table import Table
 from pipelines import config
 from pipelines.cli.options import AccountOption, DbOption, RoutesOption, fail, on_wait
 from pipelines.config import Account, load_accounts
+from pipelines.leads.failures import DEFAULT_MAX_FAILED_SHARE, raise_if_too_many_failed
 from pipelines.leads.load import LoadError, LoadResult, Preview, load_leads, preview_file
 from pipelines.leads.plan import PushPlan, plan_push
 from pipelines.leads.profiles import ProfileBook, PushSettings, load_profiles, load_push_settings
@@ -31,7 +32,7 @@ leads_app = typer.Typer(
     help="The lead outbox: load, push, test, status, retry.", no_args_is_help=True
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line
 
 SHOWN_PROBLEMS = 20
 
@@ -171,10 +172,23 @@ def push_command(
     account: Annotated[
         str | None, typer.Option("--account", help="Only this account (default: all).")
     ] = None,
+    max_failed_share: Annotated[
+        float,
+        typer.Option(
+            "--max-failed-share",
+            min=0.0,
+            max=1.0,
+            help="Exit 1 when more than this share of the leads handled failed (0.2 = 20%), "
+            "as the hcp-push-leads flow fails its run.",
+        ),
+    ] = DEFAULT_MAX_FAILED_SHARE,
     db: DbOption = None,
     routes_file: RoutesOption = None,
 ) -> None:
-    """Push staged leads to HCP as customers (exactly once per lead)."""
+    """Push staged leads to HCP as customers (exactly once per lead).
+
+    Exits 2/3 when HCP refuses the key (as `hcp verify`), 1 when more than --max-failed-share
+    of the leads it handled failed."""
     try:
         routes = load_profiles(routes_file)
         if route is not None:
@@ -207,6 +221,9 @@ def push_command(
     code = next((r.exit_code for r in results if r.exit_code), 0)
     if code:
         raise typer.Exit(code)
+    raise_if_too_many_failed(
+        sum(r.failed for r in results), sum(r.handled for r in results), max_failed_share
+    )
 
 
 def _push_accounts(

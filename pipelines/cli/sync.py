@@ -26,6 +26,7 @@ from pipelines.cli.options import (
     fail,
     names_accounts,
 )
+from pipelines.config import ConfigError
 from pipelines.config import db_path as configured_db_path
 from pipelines.config import destination as configured_destination
 from pipelines.sync import DATASET, SyncResult, parse_objects, summarize, sync_account
@@ -123,7 +124,7 @@ def sync_command(
     """HCP -> warehouse: every object of every account, incremental and merged; progress, then a
     summary per object and account."""
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one message, one line
     # dlt's per-column notes ("column X received no data") would drown the summary
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     try:
@@ -147,8 +148,8 @@ def sync_command(
                     progress=progress,
                     destination=dest,
                 )
-        except LockTimeout:
-            raise  # another process holds the file: no account can sync (HcpGroup says so once)
+        except (LockTimeout, ConfigError):
+            raise  # a busy file or a wrong setting: no account can sync (HcpGroup says so once)
         except Exception as exc:  # noqa: BLE001 - one account's crash must not stop the others
             result = SyncResult(acct.name, False, EXIT_OTHER, f"{type(exc).__name__}: {exc}")
         results.append(result)

@@ -17,7 +17,7 @@ from sources.housecallpro.client import HCPClient
 
 def verify_command(account: AccountOption = None, base_url: BaseUrlOption = None) -> None:
     """Check each configured key with GET /company (creates nothing). Exit 0 ok, 2 invalid token, 3 permission, 1 other."""
-    console = Console()
+    console = Console(soft_wrap=True)  # one account, one line
     accounts = accounts_for(account, base_url)
     worst = 0
     for acct in accounts:

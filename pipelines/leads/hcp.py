@@ -38,7 +38,8 @@ def find_customer(
     *,
     tag: Any = None,
 ) -> dict[str, Any] | None:
-    """The HCP customer for a lead: by email (`GET /customers?q=`), else by mobile number.
+    """The HCP customer for a lead: by email (`GET /customers?q=`), else by mobile number (by
+    name for a toll-free number, sent as the work number).
 
     Exact matches only: `q` is a substring search. The phone is searched only for a lead without
     an email (a customer we created for a lead with an email has that email, so the email search
@@ -53,9 +54,16 @@ def find_customer(
             return found
     if phone and not email:
         want = payload or {}
+        # A toll-free number is sent as work_number (mapping.py), which HCP's `q` does not
+        # search (it covers name, email, mobile number, address): such a lead is searched by
+        # its name, and matched on the same work number.
+        field = "work_number" if want.get("work_number") == phone else "mobile_number"
+        q = phone
+        if field == "work_number":
+            q = " ".join(str(want[k]) for k in ("first_name", "last_name") if want.get(k))
 
         def same(c: dict[str, Any]) -> bool:
-            digits = "".join(ch for ch in str(c.get("mobile_number") or "") if ch.isdigit())
+            digits = "".join(ch for ch in str(c.get(field) or "") if ch.isdigit())
             if digits[-10:] != phone[-10:] or (c.get("email") or "").strip():
                 return False
             return all(
@@ -63,7 +71,7 @@ def find_customer(
                 for k in ("first_name", "last_name")
             )
 
-        return _newest(client, phone, same, tag)
+        return _newest(client, q, same, tag) if q else None
     return None
 
 

@@ -3,10 +3,17 @@
 A staged lead (raw, as the caller gave it) becomes the JSON body of `POST /customers`, plus the
 list of fields left out and why. Rules (DESIGN.md, HCP_API.md §6 and §10):
 
-- name split on the first space ("Mary Ann Smith" -> "Mary" / "Ann Smith"; one word -> first
-  name only); explicit first/last names win over the full name;
+- name split on the first space, HCP's own rule ("Mary Ann Smith" -> "Mary" / "Ann Smith"; one
+  word -> first name only); explicit first/last names win over the full name. Three exceptions
+  (`split_full_name`), each reported among the dropped fields when it changed something: a
+  leading honorific is left out ("Dr. John Smith" -> "John" / "Smith"; HCP has no title
+  field), a trailing suffix stays with the last name ("John Smith, Jr." -> "John" / "Smith
+  Jr."), and "Last, First" is read as written ("Smith, John" -> "John" / "Smith");
 - email trimmed, lower-cased and validated; phone parsed with `phonenumbers` and sent as
-  `mobile_number` in the 10-digit US form HCP expects (the only number HCP texts);
+  `mobile_number` in the 10-digit US form HCP expects (the only number HCP texts), except a
+  toll-free number (800, 833, 844, 855, 866, 877, 888), which cannot receive texts: it is sent
+  as `work_number` with a note among the dropped fields. HCP's search does not cover work
+  numbers, so such a lead without an email is searched by its name, and needs one;
 - a non-US phone is rejected or moved to the notes, per mapping profile;
 - a lead needs a valid email or a usable phone, otherwise HCP cannot be searched for it and the
   push could not guarantee exactly one customer: such a lead raises `InvalidLead`;
@@ -116,6 +123,7 @@ class Phone:
     domestic: bool
     extension: str | None
     display: str
+    toll_free: bool = False  # 800, 833, 844, 855, 866, 877, 888: no texts
 
 
 def clean_text(
@@ -135,12 +143,55 @@ def clean_text(
     return text or None
 
 
-def split_name(name: str | None) -> tuple[str | None, str | None]:
-    """Split on the first space: one word is a first name only."""
+HONORIFICS = frozenset(
+    {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "fr", "sir", "dame", "hon", "capt"}
+)
+"""Titles a lead form puts before a name; HCP's customer has no field for them."""
+SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "v", "md", "phd", "esq", "dds", "cpa"})
+"""Generational and professional suffixes: part of the last name, never a first name."""
+
+
+def _bare(word: str) -> str:
+    return word.rstrip(".,").lower()
+
+
+def split_full_name(name: str | None) -> tuple[str | None, str | None, str | None]:
+    """(first, last, honorific left out): HCP's first-space split, with the module's three
+    exceptions (honorific, suffix, "Last, First")."""
     if not name:
-        return None, None
-    first, _, last = _SPACES.sub(" ", name).strip().partition(" ")
-    return (first or None), (last or None)
+        return None, None, None
+    words = _SPACES.sub(" ", name).strip().split(" ")
+    honorific = None
+    if len(words) > 1 and _bare(words[0]) in HONORIFICS:
+        honorific, words = words[0], words[1:]
+    suffix = None
+    if len(words) > 2 and _bare(words[-1]) in SUFFIXES:
+        suffix, words = words[-1].rstrip(","), words[:-1]
+        words[-1] = words[-1].rstrip(",")
+    text = " ".join(words)
+    if text.count(",") == 1:  # "Smith, John" (a suffix's own comma is already gone)
+        last, given = (part.strip() for part in text.split(","))
+        if last and given:
+            head, _, rest = given.partition(" ")
+            if rest and not honorific and _bare(head) in HONORIFICS:
+                honorific, given = head, rest
+            return given, _with(last, suffix), honorific  # "Smith, Mary Ann": given names kept
+    first, _, last = text.partition(" ")
+    if honorific and not last:  # "Mr. Smith": a title before one word names the family
+        return None, _with(first, suffix), honorific
+    return (first or None), _with(last or None, suffix), honorific
+
+
+def _with(last: str | None, suffix: str | None) -> str | None:
+    if suffix is None:
+        return last
+    return f"{last} {suffix}" if last else suffix
+
+
+def split_name(name: str | None) -> tuple[str | None, str | None]:
+    """(first, last) of a full name: `split_full_name` without the honorific."""
+    first, last, _ = split_full_name(name)
+    return first, last
 
 
 def normalise_email(raw: str | None) -> str | None:
@@ -175,7 +226,8 @@ def parse_phone(raw: str | None) -> Phone | None:
     if number.country_code == 1:  # US and the rest of the North American plan
         digits = f"{number.national_number:010d}"
         display = f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
-        return Phone(digits, True, number.extension or None, display)
+        free = phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.TOLL_FREE
+        return Phone(digits, True, number.extension or None, display, free)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     intl = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return Phone(e164, False, number.extension or None, intl)
@@ -223,7 +275,11 @@ def map_lead(lead: StagedLead, profile: Profile, lead_source: str | None = None)
     last = clean_text(lead.last_name, "last_name")
     full = clean_text(lead.name, "name")
     if not first and not last:
-        first, last = split_name(full)
+        first, last, honorific = split_full_name(full)
+        if honorific:
+            dropped.append(
+                f"honorific {honorific!r}: left out of the name (HCP has no title field)"
+            )
 
     # Any problem with the email or the phone (including control characters or size) only
     # drops that field; the lead fails below when neither is left.
@@ -238,7 +294,22 @@ def map_lead(lead: StagedLead, profile: Profile, lead_source: str | None = None)
         phone, phone_error = None, f"phone {_show(lead.phone)}: {exc}"
 
     mobile: str | None = None
-    if phone is not None and phone.domestic:
+    toll_free: str | None = None
+    if phone is not None and phone.domestic and phone.toll_free:
+        toll_free = phone.digits
+        dropped.append(
+            f"phone {phone.display!r}: toll-free, sent as work_number (HCP texts the mobile "
+            "number, and a toll-free number cannot receive texts)"
+        )
+        if phone.extension:
+            notes.append(f"Phone extension: {phone.extension}")
+        if not email and not (first or last):
+            raise InvalidLead(
+                f"toll-free phone {_show(phone.display)} and no email or name: HCP's customer "
+                "search does not cover work numbers, so the push could not find this customer "
+                "again to send it exactly once"
+            )
+    elif phone is not None and phone.domestic:
         mobile = phone.digits
         if phone.extension:
             notes.append(f"Phone extension: {phone.extension}")
@@ -251,7 +322,7 @@ def map_lead(lead: StagedLead, profile: Profile, lead_source: str | None = None)
         notes.append(f"Phone (non-US): {phone.display}")
         dropped.append(f"phone {phone.display!r}: non-US, moved to notes")
 
-    if not email and not mobile:
+    if not email and not mobile and not toll_free:
         details = [d for d in (email_error, phone_error) if d]
         if phone is not None and not phone.domestic:
             details.append(f"phone {phone.display!r} is not a US number")
@@ -268,6 +339,8 @@ def map_lead(lead: StagedLead, profile: Profile, lead_source: str | None = None)
         payload["email"] = email
     if mobile:
         payload["mobile_number"] = mobile
+    if toll_free:
+        payload["work_number"] = toll_free
     company = clean_text(lead.company, "company")
     if company:
         payload["company"] = company
@@ -315,4 +388,4 @@ def map_lead(lead: StagedLead, profile: Profile, lead_source: str | None = None)
         payload["notes"] = all_notes
     if profile.notifications_enabled is not None:
         payload["notifications_enabled"] = profile.notifications_enabled
-    return MappedLead(lead.lead_id, payload, tuple(dropped), email, mobile)
+    return MappedLead(lead.lead_id, payload, tuple(dropped), email, mobile or toll_free)

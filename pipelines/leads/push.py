@@ -79,6 +79,16 @@ class PushResult:
         return self.done / self.duration_s if self.duration_s > 0 else 0.0
 
     @property
+    def failed(self) -> int:
+        """Leads this run left failed (permanently or for a later run)."""
+        return self.failed_permanent + self.failed_retryable
+
+    @property
+    def handled(self) -> int:
+        """Leads this run handled: an outcome, or put back (`pipelines.leads.failures`)."""
+        return self.done + self.requeued
+
+    @property
     def done(self) -> int:
         """Leads that reached an outcome in this run (not requeued)."""
         return (

@@ -208,7 +208,7 @@ class Sender:
         lead_id = task.key
         if not unanswered and self.on_duplicate == "fail":
             return Outcome(
-                lead_id, FAILED_PERMANENT, reason=f"duplicate customer: {exc.message}", posts=posts
+                lead_id, FAILED_PERMANENT, reason=self._duplicate_reason(task, exc), posts=posts
             )
         kind = "reconcile" if unanswered else "link"
         found = self._lookup(task, kind, posts, "duplicate customer, lookup failed")
@@ -231,6 +231,30 @@ class Sender:
             reason=f"duplicate customer: {exc.message}; no exact match found to link",
             posts=posts,
         )
+
+    def _duplicate_reason(self, task: Task, exc: DuplicateCustomer) -> str:
+        """Why a duplicate failed, naming the customer HCP already has (one search) and the
+        setting that would link such leads instead of failing them."""
+        m = task.job.mapped
+        try:
+            found = find_customer(
+                self.client, m.email, m.phone, m.payload, tag=AttemptTag("lookup", task.key)
+            )
+        except HCPError:
+            found = None  # the search only names the customer; the lead fails either way
+        if found:
+            name = " ".join(str(found[k]) for k in ("first_name", "last_name") if found.get(k))
+            who = f"HCP already has customer {found.get('id')}" + (f" ({name})" if name else "")
+        else:
+            who = "HCP already has a customer with this email or phone (its search did not find it)"
+        if task.job.on_existing == "create":
+            fix = (
+                'set on_existing = "link" on the lead\'s route (leads_routes.toml) to link leads '
+                "to the customers HCP already has"
+            )
+        else:
+            fix = 'set on_duplicate = "link" under [sources.housecallpro.leads] to link such leads'
+        return f"duplicate customer: {exc.message}; {who}; {fix}"
 
     def _stop(self, lead_id: str, exc: HCPError, posts: int) -> Outcome:
         """HCP refused the key: stop every sender; the lead goes back as it was."""

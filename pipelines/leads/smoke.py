@@ -87,7 +87,7 @@ def send_test_lead(client: HCPClient) -> TestLeadResult:
                 False, EXIT_OTHER, f"No answer from HCP ({exc.message}) and no test lead found."
             )
     except (AuthError, PermissionDenied, TransportError) as exc:
-        verdict = result_for_error(exc, client.base_url)
+        verdict = result_for_error(exc, client.base_url, client.account)
         return TestLeadResult(False, verdict.exit_code, verdict.message)
     except HCPError as exc:
         return TestLeadResult(False, EXIT_OTHER, f"HCP refused the test lead: {exc}")

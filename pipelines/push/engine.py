@@ -152,7 +152,9 @@ def gave_up(attempts: int, last_reason: str | None = None) -> str:
 
 def stop_outcome(key: str, exc: HCPError, posts: int, client: HCPClient) -> Outcome:
     """HCP refused the key (401/403): the row goes back as it was and the run stops."""
-    return Outcome(key, REQUEUE, posts=posts, stop=result_for_error(exc, client.base_url))
+    return Outcome(
+        key, REQUEUE, posts=posts, stop=result_for_error(exc, client.base_url, client.account)
+    )
 
 
 def classify(

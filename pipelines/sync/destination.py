@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigurationException,
+)
+from dlt.common.destination.exceptions import DestinationException
 from dlt.common.destination.reference import Destination
 
+from pipelines.config import ConfigError, destination_credentials
 from pipelines.config import db_path as configured_db_path
 from pipelines.config import destination as configured_destination
-from pipelines.config import destination_credentials
 from pipelines.warehouse import duckdb_lock
 
 DATASET = "hcp"
@@ -88,8 +93,38 @@ def resolve_destination(
         if name == "duckdb":
             duck = configured_db_path(db_path)
             return dlt.destinations.duckdb(str(duck)), duck
+        check_destination(name)
         return name, None
     return destination, None
+
+
+def check_destination(name: str) -> None:
+    """`ConfigError` with the setting to fix when destination `name` is not one dlt knows or its
+    credentials are missing or unreadable. Checked before any request: dlt itself would say so
+    only at load time, after the read, in a message pages long."""
+    setting = f"DESTINATION__{name.upper()}__CREDENTIALS"
+    try:
+        dest = Destination.from_reference(name)
+    except (DestinationException, ImportError):
+        raise ConfigError(
+            f"Unknown destination {name!r} (SYNC__DESTINATION or [sync] destination): use one "
+            "of dlt's names, e.g. duckdb, postgres, motherduck, bigquery, snowflake."
+        ) from None
+    spec = dest.spec()
+    spec.dataset_name = DATASET
+    try:
+        dest.configuration(spec)
+    except ConfigFieldMissingException:
+        raise ConfigError(
+            f"Destination {name!r} has no credentials: set {setting} or "
+            f"[destination.{name}.credentials] in .dlt/secrets.toml (dlt's destination docs "
+            "show the form, e.g. postgresql://user:password@host:5432/database)."
+        ) from None
+    except ConfigurationException as exc:
+        raise ConfigError(
+            f"Destination {name!r}: {setting} cannot be read ({type(exc).__name__}); for "
+            "postgres it is postgresql://user:password@host:5432/database."
+        ) from None
 
 
 @contextmanager

@@ -30,7 +30,7 @@ import dlt
 from dlt.common.destination.reference import Destination
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.config import Account
+from pipelines.config import Account, ConfigError
 from pipelines.sync.destination import (
     DATASET,
     LOADER_FILE_FORMAT,
@@ -183,7 +183,7 @@ def _run(
     try:
         company = client.get("/company")
     except HCPError as exc:
-        verdict = result_for_error(exc, client.base_url)
+        verdict = result_for_error(exc, client.base_url, client.account)
         result.exit_code, result.message = verdict.exit_code, verdict.message
         return
     result.company_name = company.get("name") if isinstance(company, dict) else None
@@ -283,8 +283,8 @@ def sync(
         try:
             results.append(sync_account(account, db_path, **kwargs))
         except Exception as exc:  # noqa: BLE001 - isolate accounts; the result carries the error
-            if isinstance(exc, LockTimeout):
-                raise  # the warehouse is busy: no other account could run either
+            if isinstance(exc, (LockTimeout, ConfigError)):
+                raise  # the warehouse is busy or misconfigured: no other account could run either
             log.exception("sync of %s failed", account.name)
             results.append(
                 SyncResult(account.name, False, EXIT_OTHER, f"{type(exc).__name__}: {exc}")

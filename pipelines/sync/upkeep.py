@@ -1,8 +1,9 @@
 """Upkeep of the warehouse around a load: schema migration, deletion flags, crash repair.
 
 Before a load: `drop_duplicate_extracted` undoes the one crash window of dlt's normalize step a
-rerun cannot get past, and `migrate_account_column` adds `account` to tables synced before it
-existed. After a load: `flag_deleted` marks records a complete full read no longer returned.
+rerun cannot get past, `migrate_account_column` adds `account` to tables synced before it
+existed, and `migrate_local_times` turns schedules' `*_local` columns stored as UTC instants
+into the wall clock. After a load: `flag_deleted` marks records a complete full read no longer returned.
 Must never: flag a record after a failed, partial, incremental or unsteady read (a listing
 that changed during every pass may have skipped a record: `ObjectFigures.unsteady`; only
 `fully_read` tables reach `flag_deleted`), or delete a row: records are flagged, never removed.
@@ -25,6 +26,7 @@ from sources.housecallpro.settings import (
     DELETED_AT_COLUMN,
     DELETION_STRATEGIES,
     DELETION_TABLES,
+    LOCAL_TIMES,
     OBJECTS,
     TABLES,
 )
@@ -45,6 +47,7 @@ def finish_interrupted(pipeline: dlt.Pipeline) -> None:
         pipeline.normalize()
         pipeline.load()
     migrate_account_column(pipeline)  # after: a package left by an older version has no account
+    migrate_local_times(pipeline)
 
 
 def drop_duplicate_extracted(pipeline: dlt.Pipeline) -> None:
@@ -108,6 +111,54 @@ def _add_account_column(client: Any, names: Sequence[str]) -> list[str]:
                 f"UPDATE {table} SET {column} = %s WHERE {column} IS NULL", LEGACY_ACCOUNT
             )
     return lacking
+
+
+LOCAL_TIME_TABLES = tuple(o.table for o in OBJECTS if "schedule__time_zone" in o.columns)
+
+
+def migrate_local_times(pipeline: dlt.Pipeline) -> list[str]:
+    """Turn `schedule__scheduled_*_local` columns an older version loaded as UTC instants
+    (TIMESTAMP WITH TIME ZONE) into the local wall clock they stand for (settings.LOCAL_TIMES):
+    `value AT TIME ZONE schedule__time_zone`, as TIMESTAMP. Without it, new rows (wall clock)
+    and old ones (UTC) would share a column. Idempotent; returns the columns migrated."""
+    migrated: list[str] = []
+    with pipeline.destination_client() as client:
+        if getattr(client, "sql_client", None) is None:
+            return migrated
+        migrated += _localise(client)
+        with client.with_staging_dataset():  # type: ignore[attr-defined]
+            _localise(client)  # dlt's merge stages rows there: the same type, or a cast
+    return migrated
+
+
+def _localise(client: Any) -> list[str]:
+    sql = client.sql_client
+    if not sql.has_dataset():
+        return []
+    # the column's type as the database has it: dlt reports both kinds as "timestamp"
+    rows = sql.execute_sql(
+        "SELECT table_name, column_name, lower(data_type) FROM information_schema.columns "
+        "WHERE table_schema = %s",
+        sql.dataset_name,
+    )
+    types = {(t, c): d for t, c, d in rows or ()}
+    done: list[str] = []
+    for name in LOCAL_TIME_TABLES:
+        for key in LOCAL_TIMES:
+            column = f"schedule__{key}"
+            if "with time zone" not in types.get((name, column), ""):
+                continue  # absent, or already the wall clock
+            table = sql.make_qualified_table_name(name)
+            col = sql.escape_column_name(column)
+            zone = "schedule__time_zone"
+            tz = sql.escape_column_name(zone) if (name, zone) in types else "NULL"
+            log.warning("migrating %s.%s: UTC instants -> local wall clock", table, col)
+            sql.execute_sql(
+                f"ALTER TABLE {table} ALTER COLUMN {col} TYPE TIMESTAMP "
+                f"USING ({col} AT TIME ZONE COALESCE({tz}, 'UTC'))"
+            )
+            done.append(f"{name}.{column}")
+    return done
 
 
 def _data_tables(pipeline: dlt.Pipeline) -> list[str]:

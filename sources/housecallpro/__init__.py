@@ -64,6 +64,7 @@ from sources.housecallpro.settings import (
     HISTORY_JSON_COLUMNS,
     HISTORY_TABLES,
     JOB_LINE_ITEMS,
+    LOCAL_TIMES,
     LOOKBACK_S,
     OBJECTS,
     ROUTES_DAYS_AHEAD,
@@ -79,6 +80,7 @@ __all__ = [
     "ReadContext",
     "ReadTracker",
     "housecallpro",
+    "local_wall_clock",
     "housecallpro_from_client",
     "housecallpro_resources",
     "record_resources",
@@ -174,6 +176,8 @@ def record_resources(
     _propagate_account()
     out: list[DltResource] = []
     for table, rows in records.items():
+        for row in rows:
+            local_wall_clock(row)
         hints = _hints(BY_TABLE[table])
         hints.pop("parallelized")
         hints["columns"] = {**hints["columns"], **(extra_columns or {})}
@@ -242,9 +246,28 @@ def housecallpro(
 
 
 def _tag(rows: Iterable[dict[str, Any]], account: str) -> None:
-    """Stamp the account on rows fresh from the client (they are ours to change)."""
+    """Stamp the account on rows fresh from the client (they are ours to change), and keep
+    their schedules' wall-clock times."""
     for row in rows:
         row[ACCOUNT_COLUMN] = account
+        local_wall_clock(row)
+
+
+def local_wall_clock(row: dict[str, Any]) -> None:
+    """`schedule.scheduled_start_local` / `_end_local` without their offset (settings.LOCAL_TIMES):
+    `2026-06-26T06:45:00-04:00` -> `2026-06-26T06:45:00`. A value that is not an ISO time is
+    left as HCP sent it."""
+    schedule = row.get("schedule")
+    if not isinstance(schedule, dict):
+        return
+    for key in LOCAL_TIMES:
+        value = schedule.get(key)
+        if not isinstance(value, str):
+            continue
+        try:
+            schedule[key] = datetime.fromisoformat(value).replace(tzinfo=None).isoformat()
+        except ValueError:
+            continue
 
 
 def _columns(obj: HCPObject) -> dict[str, dict[str, Any]]:

@@ -309,11 +309,14 @@ class HCPClient:
         transport: httpx.BaseTransport | None = None,
         auth_scheme: str = "Token",
         observers: Iterable[ResponseObserver] = (),
+        account: str = "default",
     ) -> None:
         if not api_key:
             raise ValueError("an HCP API key is required")
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
+        self.account = account
+        """The account's name, for messages that must say which key to fix."""
         self.concurrency = max(1, int(concurrency))
         self.max_retries = max(0, int(max_retries))
         self.backoff_base = backoff_base
@@ -348,6 +351,7 @@ class HCPClient:
         """Build from a `pipelines.config.Account` (key, base URL, rate limit, concurrency)."""
         kwargs.setdefault("rate_limit", account.rate_limit)
         kwargs.setdefault("concurrency", account.concurrency)
+        kwargs.setdefault("account", account.name)
         return cls(account.api_key, account.base_url, **kwargs)
 
     def __repr__(self) -> str:

@@ -98,6 +98,24 @@ def _text(*names: str) -> dict[str, dict[str, Any]]:
     return {n: {"name": n, **TEXT} for n in names}
 
 
+LOCAL_TIMES = ("scheduled_start_local", "scheduled_end_local")
+"""A schedule's wall-clock times (HCP_API.md §2 Time). HCP sends `2026-06-26T06:45:00-04:00`:
+the time of day the office booked, with the offset of the schedule's `time_zone`. Loaded as they
+come they became UTC instants (10:45, equal to `scheduled_start`: DuckDB's JSON reader converts
+any ISO string with an offset, whatever the column type), so the source drops the offset
+(`local_wall_clock`) and they land as timestamps without zone: 06:45. The zone is beside them
+in `schedule__time_zone`. A warehouse loaded before this is migrated by the next sync or drain
+(`pipelines.sync.upkeep.migrate_local_times`)."""
+
+LOCAL_SCHEDULE = {
+    **{
+        f"schedule__{n}": {"name": f"schedule__{n}", **TIMESTAMP, "timezone": False}
+        for n in LOCAL_TIMES
+    },
+    **_text("schedule__time_zone"),
+}
+
+
 OBJECTS: tuple[HCPObject, ...] = (
     HCPObject(
         "customers",
@@ -130,6 +148,7 @@ OBJECTS: tuple[HCPObject, ...] = (
                 "work_timestamps__completed_at",
             ),
             **_cents("total_amount", "outstanding_balance", "subtotal"),
+            **LOCAL_SCHEDULE,
         },
         nested={"schedule__appointments": {"columns": _ts("start_time", "end_time")}},
         children=(
@@ -156,6 +175,7 @@ OBJECTS: tuple[HCPObject, ...] = (
                 "work_timestamps__started_at",
                 "work_timestamps__completed_at",
             ),
+            **LOCAL_SCHEDULE,
         },
         nested={
             "options": {

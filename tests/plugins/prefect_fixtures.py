@@ -38,6 +38,8 @@ def flow_run_record(state: Any) -> tuple[dict[str, Any], list[str], str]:
 async def _read_flow_run(flow_run_id: Any) -> tuple[dict[str, Any], list[str], str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
         FlowRunFilter,
         FlowRunFilterId,
         LogFilter,
@@ -48,21 +50,13 @@ async def _read_flow_run(flow_run_id: Any) -> tuple[dict[str, Any], list[str], s
     runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
     lines: list[str] = []
     async with get_client() as client:
-        # limit and sort spelled out (and artifacts read by hand): this server version rejects
-        # the None defaults the client sends
         task_runs = await client.read_task_runs(
             flow_run_filter=runs, sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200
         )
-        response = await client._client.post(
-            "/artifacts/filter",
-            json={
-                "artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}},
-                "sort": "CREATED_DESC",
-                "limit": 200,
-                "offset": 0,
-            },
+        records = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-        artifacts = [a["data"] for a in response.json() if a["type"] == "markdown"]
+        artifacts = [a.data for a in records if a.type == "markdown"]
         while True:
             page = await client.read_logs(
                 LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
