@@ -273,7 +273,9 @@ def test_an_update_the_raw_table_already_has_sends_nothing(hcp: FakeHCP, tmp_pat
 def test_a_refused_key_stops_the_run_and_rows_stay_pending(
     hcp: FakeHCP, tmp_path: Path, status: int
 ) -> None:
-    hcp.script = [status]
+    # a refused key is refused on every request, including writes already in flight on the
+    # other sender threads (one refusal followed by successes would be a race, not HCP)
+    hcp.script = [status] * 5
     r = _push(tmp_path / "w.duckdb", "tags", [{"key": f"k{i}", "name": f"T{i}"} for i in range(5)])
     assert r.status == "stopped" and r.exit_code == (2 if status == 401 else 3)
     rows = _rows(tmp_path / "w.duckdb", "tags")
