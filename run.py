@@ -72,6 +72,14 @@ def run_env() -> dict[str, str]:
     return env
 
 
+def test_workers(rest: list[str]) -> list[str]:
+    """Two pytest-xdist workers, one test file each at a time, unless the caller chose (`-n`,
+    `-p no:xdist`): most tests wait on sandboxes, subprocesses and Prefect, so two workers on
+    two CPUs take about three quarters of the serial time (BENCHMARKS.md, "Test suite")."""
+    chose = any(a == "-n" or a.startswith("-n") or a == "no:xdist" for a in rest)
+    return [] if chose else ["-n", "2", "--dist", "loadfile"]
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - run.py must explain itself on an old Python
         say(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
@@ -84,7 +92,7 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         cmd = [str(VENV / BIN / "hcp"), "demo", *rest]
     elif command == "test":
-        cmd = [str(VENV / BIN / "python"), "-m", "pytest", *rest]
+        cmd = [str(VENV / BIN / "python"), "-m", "pytest", *test_workers(rest), *rest]
     elif command == "hcp":
         cmd = [str(VENV / BIN / "hcp"), *rest]
     else:
