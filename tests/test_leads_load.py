@@ -17,6 +17,7 @@ from pipelines.cli import app
 from pipelines.leads import outbox
 from pipelines.leads.load import LoadError, load_leads
 from pipelines.leads.profiles import ProfileBook, parse_profiles
+from pipelines.push.tables import table_columns
 from tests.utils import write_lead_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -345,7 +346,7 @@ def test_migration_adds_columns_without_losing_rows(db: Path) -> None:
     con.execute("INSERT INTO staging.leads VALUES ('old-1', 'old@x.io', 'sent')")
     outbox.ensure_schema(con)
     outbox.ensure_schema(con)  # idempotent
-    cols = outbox.table_columns(con, "leads")
+    cols = table_columns(con, "leads")
     row = con.execute(
         "SELECT lead_id, email, status, attempts, account FROM staging.leads"
     ).fetchall()

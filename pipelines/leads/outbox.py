@@ -24,11 +24,11 @@ import duckdb
 
 from pipelines.leads.mapping import StagedLead
 from pipelines.leads.profiles import normalise_column
+from pipelines.push.tables import SCHEMA, Column, create_tables
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA = "staging"
 
 PENDING = "pending"
 SENDING = "sending"
@@ -66,12 +66,6 @@ RAW_COLUMNS = (
     "notes",
     "route",
 )
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    ddl: str  # type plus default, as in `ALTER TABLE ... ADD COLUMN name <ddl>`
 
 
 LEADS_COLUMNS: tuple[Column, ...] = (
@@ -134,27 +128,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the staging schema and tables, then add any column a newer version defines."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    for table, columns in TABLES.items():
-        body = ", ".join(f"{c.name} {c.ddl}" for c in columns)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} ({body})")
-        existing = set(table_columns(con, table))
-        for column in columns:
-            if column.name not in existing:
-                # A key cannot be added to a table that has rows; the key columns exist since v1.
-                ddl = column.ddl.replace(" PRIMARY KEY", "")
-                con.execute(
-                    f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {column.name} {ddl}"
-                )
-
-
-def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [SCHEMA, table],
-    ).fetchall()
-    return [r[0] for r in rows]
+    create_tables(con, TABLES)
 
 
 def schema_exists(con: duckdb.DuckDBPyConnection) -> bool:

@@ -18,9 +18,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.leads.outbox import Column
+from pipelines.push.tables import SCHEMA, Column, create_tables
 
-SCHEMA = "staging"
 CREATED = "created"
 UPDATED = "updated"
 UNCHANGED = "unchanged"  # an update whose fields HCP already has: nothing was sent
@@ -109,24 +108,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the tables, then add any column a newer version defines (never drops)."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    for table, columns in TABLES.items():
-        body = ", ".join(f"{c.name} {c.ddl}" for c in columns)
-        if table == "push_rows":
-            body += ", PRIMARY KEY (object, row_key)"
-        con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} ({body})")
-        existing = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = ? AND table_name = ?",
-                [SCHEMA, table],
-            ).fetchall()
-        }
-        for c in columns:
-            if c.name not in existing:
-                ddl = c.ddl.replace(" PRIMARY KEY", "").replace(" NOT NULL", "")
-                con.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN {c.name} {ddl}")
+    create_tables(con, TABLES, keys={"push_rows": "object, row_key"})
 
 
 def schema_exists(con: duckdb.DuckDBPyConnection) -> bool:
