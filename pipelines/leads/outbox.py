@@ -24,7 +24,7 @@ import duckdb
 
 from pipelines.leads.mapping import StagedLead
 from pipelines.leads.profiles import normalise_column
-from pipelines.push.tables import SCHEMA, Column, create_tables
+from pipelines.push.tables import SCHEMA, Column, create_tables, insert_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -365,11 +365,7 @@ ATTEMPT_COLUMNS = (
 
 def insert_attempts(con: duckdb.DuckDBPyConnection, rows: Sequence[Sequence[Any]]) -> None:
     """One `staging.lead_attempts` row per request, values in `ATTEMPT_COLUMNS` order."""
-    if not rows:
-        return
-    cols = ", ".join(ATTEMPT_COLUMNS)
-    marks = ", ".join("?" for _ in ATTEMPT_COLUMNS)
-    con.executemany(f"INSERT INTO staging.lead_attempts ({cols}) VALUES ({marks})", rows)
+    insert_rows(con, "lead_attempts", ATTEMPT_COLUMNS, rows)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, account: str, started: datetime) -> None:

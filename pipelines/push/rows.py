@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.push.tables import SCHEMA, Column, create_tables
+from pipelines.push.tables import SCHEMA, Column, create_tables, insert_rows
 
 CREATED = "created"
 UPDATED = "updated"
@@ -342,12 +342,8 @@ ATTEMPT_COLUMNS = (
 
 
 def insert_attempts(con: duckdb.DuckDBPyConnection, rows: Sequence[Sequence[Any]]) -> None:
-    if not rows:
-        return
-    marks = ", ".join("?" for _ in ATTEMPT_COLUMNS)
-    con.executemany(
-        f"INSERT INTO staging.push_attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES ({marks})", rows
-    )
+    """One `staging.push_attempts` row per request, values in `ATTEMPT_COLUMNS` order."""
+    insert_rows(con, "push_attempts", ATTEMPT_COLUMNS, rows)
 
 
 def start_run(

@@ -54,3 +54,19 @@ def create_tables(
                 con.execute(
                     f"ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS {column.name} {ddl}"
                 )
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    schema: str = SCHEMA,
+) -> None:
+    """Insert `rows` (values in `columns` order) into `schema.table`; nothing when there are none."""
+    if not rows:
+        return
+    marks = ", ".join("?" for _ in columns)
+    con.executemany(
+        f"INSERT INTO {schema}.{table} ({', '.join(columns)}) VALUES ({marks})", list(rows)
+    )
