@@ -24,7 +24,14 @@ import duckdb
 
 from pipelines.leads.mapping import StagedLead
 from pipelines.leads.profiles import normalise_column
-from pipelines.push.tables import SCHEMA, Column, create_tables, insert_rows
+from pipelines.push.tables import (
+    ACCOUNT_SQL,
+    SCHEMA,
+    Column,
+    account_filter,
+    create_tables,
+    insert_rows,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +53,6 @@ CLAIMABLE_SQL = "(status IS NULL OR status IN ('pending', 'failed_retryable'))"
 # Leads a killed run left claimed: their POST may have reached HCP.
 LEFT_SENDING_SQL = "status = 'sending'"
 # A lead's account; a user's INSERT may leave it NULL, which means the default account.
-ACCOUNT_SQL = "coalesce(account, 'default')"
 # Evidence of an unanswered POST besides a row left in `sending`: a lookup was needed before
 # (`reconcile`), or a `create` got no HTTP status. Such a lead is looked up before any resend.
 EVIDENCE_SQL = """
@@ -337,13 +343,6 @@ def requeue_failed(
         [*statuses, *params],
     ).fetchone()
     return int(row[0]) if row else 0
-
-
-def account_filter(account: str | None, prefix: str = "WHERE") -> tuple[str, list[Any]]:
-    """A `WHERE` (or `AND`) clause for one account's rows, or nothing for all accounts."""
-    if account is None:
-        return "", []
-    return f"{prefix} {ACCOUNT_SQL} = ?", [account]
 
 
 # ====================================================================== attempts and runs

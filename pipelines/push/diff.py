@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from pipelines.push.objects import PushObject
+from pipelines.push.tables import ACCOUNT_SQL
 
 RAW_SCHEMA = "hcp"
 PHONE_FIELDS = ("mobile_number", "home_number", "work_number")
@@ -51,7 +52,7 @@ class Differ:
             return {}
         where, args = [], []
         if "account" in cols:
-            where.append("coalesce(account, 'default') = ?")
+            where.append(f"{ACCOUNT_SQL} = ?")
             args.append(self.account)
         if "_hcp_deleted_at" in cols:
             where.append("_hcp_deleted_at IS NULL")

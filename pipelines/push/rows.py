@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.push.tables import SCHEMA, Column, create_tables, insert_rows
+from pipelines.push.tables import ACCOUNT_SQL, SCHEMA, Column, create_tables, insert_rows
 
 CREATED = "created"
 UPDATED = "updated"
@@ -35,7 +35,6 @@ STATUSES = (
     "failed_permanent",
 )
 CLAIMABLE_SQL = "(status IS NULL OR status IN ('pending', 'failed_retryable'))"
-ACCOUNT_SQL = "coalesce(account, 'default')"
 EVIDENCE_SQL = """
     EXISTS (SELECT 1 FROM staging.push_attempts a
             WHERE a.object = staging.push_rows.object AND a.row_key = staging.push_rows.row_key

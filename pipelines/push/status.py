@@ -19,6 +19,7 @@ from pipelines.push.diff import Differ
 from pipelines.push.engine import FAILED_PERMANENT, FAILED_RETRYABLE
 from pipelines.push.objects import OBJECTS
 from pipelines.push.stage import plan_rows
+from pipelines.push.tables import account_filter
 from pipelines.warehouse import connect
 
 
@@ -45,7 +46,7 @@ def push_status(
 ) -> ObjectStatus:
     """Counts by object and status, the last runs, the commonest failure reasons."""
     report = ObjectStatus()
-    where, args = ("WHERE coalesce(account, 'default') = ?", [account]) if account else ("", [])
+    where, args = account_filter(account or None)
     with connect(config.db_path(db_path), read_only=True, on_wait=on_wait) as con:
         if not rows.schema_exists(con):
             return report
@@ -64,7 +65,7 @@ def push_status(
         names = [d[0] for d in cur.description]
         report.runs = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         failed = "status IN ('failed_permanent', 'failed_retryable')"
-        acct_and = "AND coalesce(account, 'default') = ?" if account else ""
+        acct_and, _ = account_filter(account or None, "AND")
         report.reasons = [
             (str(o), str(r), int(n))
             for o, r, n in con.execute(

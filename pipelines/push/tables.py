@@ -14,12 +14,21 @@ from dataclasses import dataclass
 import duckdb
 
 SCHEMA = "staging"
+ACCOUNT_SQL = "coalesce(account, 'default')"
+"""The account of an outbox row: a row inserted by SQL without one is the default account's."""
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
     ddl: str  # type plus default, as in `ALTER TABLE ... ADD COLUMN name <ddl>`
+
+
+def account_filter(account: str | None, prefix: str = "WHERE") -> tuple[str, list[object]]:
+    """A `WHERE` (or `AND`) clause for one account's rows, or nothing for all accounts."""
+    if account is None:
+        return "", []
+    return f"{prefix} {ACCOUNT_SQL} = ?", [account]
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
