@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import logging
 import signal
 import warnings
 from collections.abc import Iterable
@@ -174,6 +175,9 @@ def serve_deployments(
     # Prefect's runner installs its SIGTERM handler (pause, then exit) only once it runs; a
     # SIGTERM while the deployments are being registered killed the process with them active.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    quiet_exit = _CleanExitOnShutdown()
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.addFilter(quiet_exit)
     try:
         with warnings.catch_warnings():
             # Prefect 3.8's SIGTERM handler calls the async `stop()` inside the event loop and
@@ -189,11 +193,33 @@ def serve_deployments(
         pass  # Ctrl-C or SIGTERM before the runner started: paused below, as after it
     finally:
         signal.signal(signal.SIGTERM, previous)
+        asyncio_log.removeFilter(quiet_exit)
         pause([d.full_name for d in deployments])
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _only_clean_exits(exc: BaseException | None) -> bool:
+    """`SystemExit(0)`, or exception groups holding nothing else."""
+    if isinstance(exc, SystemExit):
+        return exc.code in (0, None)
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_clean_exits(e) for e in exc.exceptions)
+    return False
+
+
+class _CleanExitOnShutdown(logging.Filter):
+    """Prefect 3.8's SIGTERM handler pauses the deployments, then calls `sys.exit(0)` inside its
+    task groups; now and then asyncio logs that clean exit as an "unhandled exception during
+    asyncio.run() shutdown" with a traceback. Drop exactly that record (any other error, or an
+    exit with a failure code, is still logged)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        shutdown = str(record.msg).startswith("unhandled exception during asyncio.run() shutdown")
+        return not (shutdown and _only_clean_exits(exc))
 
 
 def pause(names: Iterable[str]) -> None:

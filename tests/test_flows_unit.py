@@ -199,3 +199,23 @@ def test_hcp_serve_without_a_prefect_server_says_how_to_start_one(
         result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 1
     assert "prefect server start" in result.output
+
+
+def test_only_prefects_clean_exit_at_shutdown_is_kept_out_of_the_log() -> None:
+    """Prefect's SIGTERM handler exits with SystemExit(0) inside task groups; asyncio sometimes
+    logs that as an error with a traceback. Only that record is dropped."""
+    import logging
+
+    from flows.serve import _CleanExitOnShutdown
+
+    def record(msg: str, exc: BaseException | None) -> logging.LogRecord:
+        info = (type(exc), exc, None) if exc is not None else None
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, info)
+
+    shutdown = "unhandled exception during asyncio.run() shutdown\ntask: <Task ...>"
+    clean = BaseExceptionGroup("g", [BaseExceptionGroup("g", [SystemExit(0)])])
+    keep = _CleanExitOnShutdown().filter
+    assert not keep(record(shutdown, clean))
+    assert keep(record(shutdown, BaseExceptionGroup("g", [SystemExit(1)])))
+    assert keep(record(shutdown, BaseExceptionGroup("g", [SystemExit(0), ValueError("x")])))
+    assert keep(record("Task exception was never retrieved", clean))
