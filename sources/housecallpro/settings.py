@@ -195,8 +195,11 @@ OBJECTS: tuple[HCPObject, ...] = (
         columns={
             # no customer__id: HCP's Invoice has no `customer` (HCP_API.md §4); join via job_id
             **_text("id", "job_id", "invoice_number"),
-            **_ts("invoice_date", "service_date", "sent_at", "paid_at", "due_at", "created_at"),
-            **_cents("amount", "subtotal", "due_amount", "tax_amount", "discount_amount"),
+            # only fields HCP's Invoice has (spec JobInvoice, HCP_API.md §4): no created_at,
+            # tax_amount or discount_amount (taxes[] and discounts[] are child tables); a hint
+            # for a field HCP never sends made an always-NULL column that read as data
+            **_ts("invoice_date", "service_date", "sent_at", "paid_at", "due_at"),
+            **_cents("amount", "subtotal", "due_amount"),
         },
         nested={
             "payments": {"columns": {**_ts("paid_at"), **_cents("amount")}},
@@ -208,7 +211,8 @@ OBJECTS: tuple[HCPObject, ...] = (
         "leads",
         "/leads",
         "leads",
-        columns={**_text("id", "customer__id"), **_ts("created_at", "updated_at")},
+        # no created_at/updated_at: HCP's Lead has neither (HCP_API.md §4, §9 ASSUMED)
+        columns=_text("id", "customer__id"),
         children=("leads__line_items",),
     ),
     HCPObject("lead_sources", "/lead_sources", "lead_sources", columns=_text("id")),
