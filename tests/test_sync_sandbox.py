@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from pipelines.cli.sync import rate_limit_line
 from pipelines.config import Account
 from pipelines.sync import sync_account
 from pipelines.sync.destination import destination_key, pipelines_dir_for
@@ -141,6 +142,9 @@ def test_a_client_faster_than_the_limit_draws_few_429s_and_loses_nothing(
     assert stats["rate_limited"] == sb.admin.counters()["rate_limited"] >= 1
     assert stats["rate_limited"] <= max(3, stats["requests"] // 8), stats
     assert pacing["paused_s"] >= 1.0 and pacing["rate"] < 40.0, pacing
+    # the summary says what the limit cost: the result carries the limiter's figures
+    assert result.rate_limit["slowdowns"] >= 1 and result.rate_limit["paused_s"] >= 1.0
+    assert "paused after 429s" in (rate_limit_line(result.rate_limit) or "")
 
 
 @pytest.fixture(scope="module")

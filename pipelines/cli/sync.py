@@ -104,6 +104,26 @@ def summary_table(result: SyncResult) -> Table:
     return table
 
 
+def rate_limit_line(figures: dict[str, float]) -> str | None:
+    """What the rate limit cost this run, in one line; None when nothing limited it.
+
+    Says why a sync took longer than its reads: turns waited for (the configured pace) and
+    pauses HCP's 429s forced, so a user can tell a slow HCP from a tight limit.
+    """
+    configured = figures.get("configured_rate", 0.0)
+    waited, paused = figures.get("waited_s", 0.0), figures.get("paused_s", 0.0)
+    slowdowns = int(figures.get("slowdowns", 0))
+    if not configured and not paused and not slowdowns:
+        return None
+    pace = f"{configured:g} request(s)/s per key" if configured else "no configured pace"
+    parts = [f"rate limit: {pace}", f"{waited:.1f} s waited for turns (all threads)"]
+    if slowdowns or paused:
+        parts.append(f"{paused:.1f} s paused after 429s, {slowdowns} slowdown(s)")
+        if configured and figures.get("rate", configured) < configured:
+            parts.append(f"ended at {figures['rate']:.2g}/s")
+    return "; ".join(parts)
+
+
 def sync_command(
     objects: str | None = typer.Option(
         None, "--objects", help="Comma-separated tables to sync (default: all)."
@@ -155,6 +175,8 @@ def sync_command(
         results.append(result)
         if result.objects:
             console.print(summary_table(result))
+        if line := rate_limit_line(result.rate_limit):
+            console.print(escape(line), style="dim")
         for obj in result.skipped:
             console.print(f"[yellow]{obj.table} skipped: {escape(obj.error or '')}[/]")
         for obj in result.failed:

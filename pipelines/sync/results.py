@@ -37,6 +37,9 @@ class SyncResult:
     """Webhook deliveries drained from the spool before the read, and how many were applied."""
     webhooks_error: str | None = None
     """Why the drain failed (its deliveries stay in the spool for the next run); the read ran."""
+    rate_limit: dict[str, float] = field(default_factory=dict)
+    """The client's limiter at the end (`TokenBucket.snapshot`): the configured and final rate,
+    seconds waited for a turn (summed over threads), seconds paused for 429s, slowdowns."""
 
     @property
     def failed(self) -> list[ObjectFigures]:

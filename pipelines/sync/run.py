@@ -158,6 +158,7 @@ def sync_account(
                 spool_path=webhooks.configured_spool(duck),
             )
     finally:
+        result.rate_limit = client.limiter.snapshot()
         if own_client:
             client.close()
     result.seconds = time.monotonic() - started
